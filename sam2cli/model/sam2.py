@@ -1,0 +1,203 @@
+"""SAM 2 / SAM 2.1: the whole model, with the official parameter names.
+
+This module holds the network and the per-frame steps the predictors compose:
+encode an image, decode prompts, encode a memory, condition a frame on memories.
+Which memories to use (the tracking policy) lives in the engine, not here.
+"""
+
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import MLP, sine_encoding_1d
+from .config import ModelConfig
+from .hiera import Hiera
+from .image_encoder import FpnNeck, ImageEncoder
+from .mask_decoder import DecoderOutput, MaskDecoder
+from .memory import MemoryAttention, MemoryEncoder
+from .prompt_encoder import PromptEncoder
+
+NO_OBJ_LOGIT = -1024.0  # mask logits of an object judged absent
+
+
+class ImageFeatures(NamedTuple):
+    """Per-image features; at 1024: s0 (B,32,256,256), s1 (B,64,128,128), top (B,256,64,64)."""
+    s0: torch.Tensor
+    s1: torch.Tensor
+    top: torch.Tensor
+    top_pos: torch.Tensor
+
+    @property
+    def high_res(self) -> List[torch.Tensor]:
+        return [self.s0, self.s1]
+
+    def select(self, idx) -> "ImageFeatures":
+        return ImageFeatures(*(t[idx] for t in self))
+
+
+class HeadOutput(NamedTuple):
+    """One SAM-head step on a frame (video semantics)."""
+    multi_logits: torch.Tensor   # (B, M, 4h, 4w) low-res logits of every output mask
+    ious: torch.Tensor           # (B, M)
+    logits: torch.Tensor         # (B, 1, 4h, 4w) the chosen mask (best IoU when M = 3)
+    obj_ptr: torch.Tensor        # (B, C) object pointer
+    obj_score: torch.Tensor      # (B, 1) object-presence logit
+
+    def high_res(self, image_size: int) -> torch.Tensor:
+        """(B, 1, S, S) chosen mask logits at the model input resolution."""
+        return F.interpolate(self.logits, size=(image_size, image_size), mode="bilinear", align_corners=False)
+
+
+class Memory(NamedTuple):
+    """A stored memory of one frame: features/pos (B, mem_dim, h, w)."""
+    features: torch.Tensor
+    pos: torch.Tensor
+
+
+class SAM2Model(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        t, d, m = cfg.trunk, cfg.d_model, cfg.mem_dim
+        trunk = Hiera(t.embed_dim, t.num_heads, t.stages, t.global_att_blocks, t.window_spec,
+                      t.window_pos_embed_bkg_spatial_size)
+        self.image_encoder = ImageEncoder(trunk, FpnNeck(d, t.channel_list, cfg.fpn_top_down_levels))
+        self.memory_attention = MemoryAttention(d, m, cfg.memory_attention_layers)
+        self.memory_encoder = MemoryEncoder(d, m)
+        self.maskmem_tpos_enc = nn.Parameter(torch.zeros(cfg.num_maskmem, 1, 1, m))
+        self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, d))
+        self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, d))
+        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
+        self.no_obj_ptr = nn.Parameter(torch.zeros(1, d))
+        self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, m)) if cfg.no_obj_embed_spatial else None
+        self.sam_prompt_encoder = PromptEncoder(d, cfg.image_size, cfg.backbone_stride)
+        self.sam_mask_decoder = MaskDecoder(d, 3, cfg.stability_delta, cfg.stability_thresh)
+        self.obj_ptr_proj = MLP(d, d, d, 3)
+        self.obj_ptr_tpos_proj = nn.Linear(d, m) if cfg.proj_tpos_enc_in_obj_ptrs else nn.Identity()
+        for p in (self.maskmem_tpos_enc, self.no_mem_embed, self.no_mem_pos_enc, self.no_obj_ptr,
+                  self.no_obj_embed_spatial):
+            if p is not None:
+                nn.init.trunc_normal_(p, std=0.02)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def image_size(self) -> int:
+        return self.sam_prompt_encoder.image_size
+
+    def set_image_size(self, size: int) -> None:
+        """Run at another input size (a multiple of 16*window size, e.g. 256, 512, 1024)."""
+        self.sam_prompt_encoder.image_size = int(size)
+
+    # ------------------------------------------------------------------ image
+    def encode_image(self, x: torch.Tensor) -> ImageFeatures:
+        """Normalised (B, 3, S, S) images -> features; conv_s0/conv_s1 are applied here, once."""
+        out = self.image_encoder(x)
+        f0, f1, top = out["backbone_fpn"]
+        return ImageFeatures(self.sam_mask_decoder.conv_s0(f0), self.sam_mask_decoder.conv_s1(f1),
+                             top, out["vision_pos_enc"][-1])
+
+    def decode(self, image: torch.Tensor, high_res: Sequence[torch.Tensor],
+               coords: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,
+               mask_input: Optional[torch.Tensor] = None, multimask: bool = False) -> DecoderOutput:
+        """Prompt encoder + mask decoder. coords (B, P, 2) in input pixels, labels (B, P),
+        mask_input (B, 1, 4h, 4w) logits. An image of batch 1 serves all B prompts."""
+        points = (coords, labels) if coords is not None else None
+        batch = coords.shape[0] if coords is not None else (mask_input.shape[0] if mask_input is not None else 1)
+        sparse, dense = self.sam_prompt_encoder(points, mask_input, batch)
+        return self.sam_mask_decoder(image, self.sam_prompt_encoder.dense_pe(), sparse, dense,
+                                     list(high_res), multimask)
+
+    # ------------------------------------------------------------------ video steps
+    def sam_heads(self, pix_feat: torch.Tensor, high_res: Sequence[torch.Tensor],
+                  coords: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,
+                  mask_input: Optional[torch.Tensor] = None, multimask: bool = False) -> HeadOutput:
+        """The SAM heads on a (memory-conditioned) frame, as the tracker runs them."""
+        b = pix_feat.shape[0]
+        if coords is None:  # no clicks: a single padding point
+            coords = pix_feat.new_zeros(b, 1, 2)
+            labels = -torch.ones(b, 1, dtype=torch.int32, device=pix_feat.device)
+        if mask_input is not None:
+            size = self.sam_prompt_encoder.mask_input_size
+            if mask_input.shape[-2:] != (size, size):
+                mask_input = F.interpolate(mask_input.float(), size=(size, size), mode="bilinear",
+                                           align_corners=False, antialias=True)
+        out = self.decode(pix_feat, high_res, coords, labels, mask_input, multimask)
+        present = out.obj_score > 0                                          # (B, 1)
+        logits = torch.where(present[..., None, None], out.masks, NO_OBJ_LOGIT).float()
+        ious, tokens = out.iou, out.tokens
+        if multimask:
+            best = ious.argmax(-1)
+            idx = torch.arange(b, device=logits.device)
+            chosen, token = logits[idx, best][:, None], tokens[idx, best]
+        else:
+            chosen, token = logits, tokens[:, 0]
+        lam = present.float()
+        ptr = lam * self.obj_ptr_proj(token) + (1 - lam) * self.no_obj_ptr
+        return HeadOutput(logits, ious, chosen, ptr, out.obj_score)
+
+    def mask_as_output(self, pix_feat: torch.Tensor, high_res: Sequence[torch.Tensor],
+                       mask: torch.Tensor) -> HeadOutput:
+        """A mask prompt taken as the output itself (B, 1, S, S binary) -> logits +-10."""
+        mask = mask.float()
+        high = mask * 20.0 - 10.0
+        low = F.interpolate(high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear",
+                            align_corners=False, antialias=True)
+        ptr = self.sam_heads(pix_feat, high_res, mask_input=self.mask_downsample(mask)).obj_ptr
+        present = (mask.flatten(1) > 0).any(1, keepdim=True).float()         # (B, 1)
+        ptr = present * ptr + (1 - present) * self.no_obj_ptr
+        ious = mask.new_ones(mask.shape[0], 1)
+        return HeadOutput(low, ious, low, ptr, present * 20.0 - 10.0)
+
+    def encode_memory(self, pix_feat: torch.Tensor, high_res_logits: torch.Tensor,
+                      obj_score: torch.Tensor, from_points: bool) -> Memory:
+        """Frame features (B, C, h, w) + its mask logits (B, 1, S, S) -> a memory."""
+        if from_points and self.cfg.binarize_mask_from_pts_for_mem_enc and not self.training:
+            mask = (high_res_logits > 0).float()
+        else:
+            mask = torch.sigmoid(high_res_logits)
+        mask = mask * self.cfg.sigmoid_scale_for_mem_enc + self.cfg.sigmoid_bias_for_mem_enc
+        out = self.memory_encoder(pix_feat, mask)
+        feats = out["features"]
+        if self.no_obj_embed_spatial is not None:
+            absent = (obj_score <= 0).float()[..., None, None]               # (B, 1, 1, 1)
+            feats = feats + absent * self.no_obj_embed_spatial[..., None, None]
+        return Memory(feats, out["pos"])
+
+    def condition_on_memory(self, feats: ImageFeatures, memories: Sequence[Tuple[int, Memory]],
+                            ptrs: Sequence[Tuple[int, torch.Tensor]], ptr_tpos_max: int) -> torch.Tensor:
+        """Fuse the frame's top features with its memory bank -> (B, C, h, w).
+
+        memories: (t_pos, Memory) with t_pos 0 for conditioning frames, 1..num_maskmem-1 for the
+        previous frames (t_pos frames ago). ptrs: (signed frame distance, (B, C) pointer).
+        ptr_tpos_max: the distance that maps to 1.0 in the pointer's temporal encoding.
+        With no memory at all (the first prompted frame), the learned no-memory embedding is added.
+        """
+        top, top_pos = feats.top, feats.top_pos
+        b, c, h, w = top.shape
+        if not memories and not ptrs:
+            return top + self.no_mem_embed.reshape(1, c, 1, 1)
+        mem, mem_pos = [], []
+        n_mem = self.cfg.num_maskmem
+        for t_pos, memory in memories:
+            mem.append(memory.features.flatten(2).transpose(1, 2))          # (B, hw, 64)
+            mem_pos.append(memory.pos.flatten(2).transpose(1, 2) + self.maskmem_tpos_enc[n_mem - t_pos - 1].reshape(1, 1, -1))
+        n_ptr_tokens = 0
+        if ptrs:
+            m = self.cfg.mem_dim
+            dists = torch.tensor([float(d) for d, _ in ptrs], device=top.device)
+            ptr = torch.stack([p for _, p in ptrs], dim=1)                  # (B, P, C)
+            if self.cfg.add_tpos_enc_to_obj_ptrs:
+                dim = c if self.cfg.proj_tpos_enc_in_obj_ptrs else m
+                tpos = self.obj_ptr_tpos_proj(sine_encoding_1d(dists / ptr_tpos_max, dim))  # (P, 64)
+            else:
+                tpos = ptr.new_zeros(len(ptrs), m)
+            split = c // m                                                   # 4 tokens per pointer
+            mem.append(ptr.reshape(b, len(ptrs) * split, m))
+            mem_pos.append(tpos.repeat_interleave(split, dim=0)[None].expand(b, -1, -1))
+            n_ptr_tokens = len(ptrs) * split
+        curr = top.flatten(2).transpose(1, 2)                                # (B, hw, C)
+        curr_pos = top_pos.flatten(2).transpose(1, 2)
+        out = self.memory_attention(curr, curr_pos, torch.cat(mem, 1), torch.cat(mem_pos, 1), n_ptr_tokens)
+        return out.transpose(1, 2).reshape(b, c, h, w)
