@@ -169,8 +169,9 @@ class SAM2Model(nn.Module):
                             ptrs: Sequence[Tuple[int, torch.Tensor]], ptr_tpos_max: int) -> torch.Tensor:
         """Fuse the frame's top features with its memory bank -> (B, C, h, w).
 
-        memories: (t_pos, Memory) with t_pos 0 for conditioning frames, 1..num_maskmem-1 for the
-        previous frames (t_pos frames ago). ptrs: (signed frame distance, (B, C) pointer).
+        memories: (frames_ago, Memory); frames_ago 0 marks a conditioning (prompted) frame, 1..6 a
+        recent frame that many frames back. Reference order: conditioning frames, then oldest first.
+        ptrs: (signed frame distance, (B, C) pointer).
         ptr_tpos_max: the distance that maps to 1.0 in the pointer's temporal encoding.
         With no memory at all (the first prompted frame), the learned no-memory embedding is added.
         """
@@ -180,9 +181,10 @@ class SAM2Model(nn.Module):
             return top + self.no_mem_embed.reshape(1, c, 1, 1)
         mem, mem_pos = [], []
         n_mem = self.cfg.num_maskmem
-        for t_pos, memory in memories:
+        for ago, memory in memories:
+            tpos = self.maskmem_tpos_enc[n_mem - 1 if ago == 0 else ago - 1].reshape(1, 1, -1)
             mem.append(memory.features.flatten(2).transpose(1, 2))          # (B, hw, 64)
-            mem_pos.append(memory.pos.flatten(2).transpose(1, 2) + self.maskmem_tpos_enc[n_mem - t_pos - 1].reshape(1, 1, -1))
+            mem_pos.append(memory.pos.flatten(2).transpose(1, 2) + tpos)
         n_ptr_tokens = 0
         if ptrs:
             m = self.cfg.mem_dim
