@@ -6,7 +6,8 @@ Same semantics, parameters and defaults as the reference ``SAM2AutomaticMaskGene
 
 * ``min_mask_region_area`` fills background holes and removes foreground sprinkles of at most
   that many pixels in the *low-res* (e.g. 256x256) logits before upsampling, as the reference
-  predictor does (``max_hole_area``/``max_sprinkle_area``; 8-connectivity). The reference
+  predictor does (``max_hole_area``/``max_sprinkle_area``; 8-connectivity; at logit 0 whatever
+  ``mask_threshold`` is, since that predictor keeps its default threshold). The reference
   silently skips this step when its optional CUDA extension is missing; we always apply it.
 * boxes are xyxy with *inclusive* x2/y2 (the last foreground index), so ``bbox`` w/h are one
   less than the pixel extent.
@@ -245,7 +246,7 @@ class MaskGenerator:
         keep = (iou > self.pred_iou_thresh if self.pred_iou_thresh > 0 else torch.ones_like(iou, dtype=torch.bool)).cpu()
         low, iou, pts = low[keep.to(low.device)], iou[keep.to(iou.device)].cpu(), pts[keep]
         if self.min_mask_region_area > 0 and len(low):
-            low = fill_holes_and_sprinkles(low, self.mask_threshold, self.min_mask_region_area)
+            low = fill_holes_and_sprinkles(low, 0.0, self.min_mask_region_area)  # the reference's predictor threshold
         step = max(1, CHUNK_BYTES // (4 * crop_hw[0] * crop_hw[1]))
         parts = [self._finish_chunk(low[i:i + step], iou[i:i + step], pts[i:i + step], crop, crop_hw, im_hw)
                  for i in range(0, len(low), step)]

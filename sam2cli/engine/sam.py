@@ -61,15 +61,6 @@ class SAM:
                   f"imgsz {info['imgsz']}, {info['device']}{' half' if self.half else ''}", file=sys.stderr)
         return info
 
-    def set_image(self, source: Any) -> np.ndarray:
-        """Load and embed an image unless it is the one already embedded; returns the RGB array."""
-        image = load_image(source)
-        key = _image_key(source, image)
-        if key != self._cached_key:
-            self.predictor.set_image(image)
-            self._cached_key = key
-        return image
-
     def __call__(self, source: Any, points=None, labels=None, bboxes=None, masks=None,
                  multimask_output: bool = False, **everything_kwargs) -> List[Results]:
         """Segment one image (path, RGB ndarray or PIL image) or a list of them.
@@ -84,11 +75,22 @@ class SAM:
     predict = __call__
 
     def _predict_one(self, source, points, labels, bboxes, masks, multimask_output, everything_kwargs) -> Results:
+        image = load_image(source)
+        path = str(source) if isinstance(source, (str, Path)) else None
+        return self.predict_image(image, _image_key(source, image), path, None, points, labels, bboxes, masks,
+                                  multimask_output, **everything_kwargs)
+
+    def predict_image(self, image: np.ndarray, key: Optional[tuple] = None, path: Optional[str] = None,
+                      frame: Optional[int] = None, points=None, labels=None, bboxes=None, masks=None,
+                      multimask_output: bool = False, **everything_kwargs) -> Results:
+        """Segment an RGB uint8 array (the engine's entry point; `key` identifies it for the cache)."""
         t0 = time.perf_counter()
-        image = self.set_image(source)
+        key = key or _image_key(None, image)
+        if key != self._cached_key:
+            self.predictor.set_image(image)
+            self._cached_key = key
         t1 = time.perf_counter()
         objects = normalize_prompts(points, labels, bboxes, masks, image_hw=image.shape[:2])
-        path = str(source) if isinstance(source, (str, Path)) else None
         if not objects:
             from .everything import generate_masks
             out_masks, scores = generate_masks(self.predictor, image, **everything_kwargs)
@@ -99,4 +101,4 @@ class SAM:
             ids = np.repeat(np.arange(1, len(objects) + 1), m.shape[1])
         t2 = time.perf_counter()
         speed = {"embed": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3}
-        return Results.from_masks(image, out_masks, scores, path=path, obj_ids=ids, speed=speed)
+        return Results.from_masks(image, out_masks, scores, path=path, frame=frame, obj_ids=ids, speed=speed)

@@ -16,7 +16,10 @@ STD = (0.229, 0.224, 0.225)
 
 def preprocess(image: np.ndarray, size: int, device=None) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, size, size) normalised float32."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:
+        image = image.copy()
+    x = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)

@@ -133,9 +133,13 @@ def save_overlay_image(
     alpha: float = 0.5,
 ) -> Path:
     """Write :func:`overlay` of ``image`` and ``masks`` to ``path`` (format from the extension)."""
+    return save_image(path, overlay(image, masks, obj_ids=obj_ids, line_width=line_width, alpha=alpha))
+
+
+def save_image(path: PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB (or gray) uint8 image atomically, format from the extension."""
     path = Path(path)
-    drawn = overlay(image, masks, obj_ids=obj_ids, line_width=line_width, alpha=alpha)
-    return write_bytes_atomic(path, _encode_image(path, drawn))
+    return write_bytes_atomic(path, _encode_image(path, rgb))
 
 
 # ---------------------------------------------------------------------------- video

@@ -1,0 +1,100 @@
+"""The `sam2` command: Typer subcommands taking YOLO-style key=value arguments.
+
+    sam2 predict model=sam2.1_b.pt source=img.jpg points=[[400,370]] labels=[1]
+    sam2 info model=sam2.1_t.pt
+    sam2 cfg
+
+Errors print one line on stderr and exit 2 (usage) or 1 (runtime); verbose=True shows tracebacks.
+"""
+
+import logging
+import sys
+import traceback
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from sam2cli import __version__
+from sam2cli.errors import SAM2Error
+from .args import format_defaults, resolve
+
+console = Console(stderr=True)  # logs, progress and summaries: stdout stays clean for pipes
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                  help="SAM 2 / SAM 2.1 from the command line. Arguments are key=value; 'sam2 cfg' lists them all.")
+
+
+@app.command(context_settings=EXTRA)
+def predict(ctx: typer.Context):
+    """Segment images, folders, globs, lists or videos: from points/bboxes/masks, or everything."""
+    from sam2cli.engine.predict import run_predict
+    raise typer.Exit(run_predict(resolve(ctx.args), console))
+
+
+@app.command(context_settings=EXTRA)
+def info(ctx: typer.Context):
+    """Describe a model: variant, version, parameters, file size, device."""
+    from sam2cli.engine.sam import SAM
+    args = resolve(ctx.args)
+    model = SAM(args["model"], device=args["device"] or None, half=args["half"], imgsz=args["imgsz"])
+    model.info(verbose=True)
+
+
+@app.command()
+def cfg():
+    """Print every argument with its default and a one-line description."""
+    sys.stdout.write(format_defaults())
+
+
+@app.command(name="help")
+def help_(ctx: typer.Context):
+    """Show this help."""
+    typer.echo(ctx.parent.get_help())
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Optional[bool] = typer.Option(None, "--version", help="Print the version and exit.")):
+    if version:
+        typer.echo(f"sam2cli {__version__}")
+        raise typer.Exit(0)
+
+
+def _wants_traceback(argv: List[str]) -> bool:
+    return any(a.replace(" ", "").lower() in ("verbose=true", "verbose=1") for a in argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    verbose = _wants_traceback(argv)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr)
+    try:
+        app(args=argv, prog_name="sam2", standalone_mode=False)
+        return 0
+    except typer.Exit as e:
+        return e.exit_code
+    except SAM2Error as e:
+        if verbose:
+            traceback.print_exc()
+        console.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+    except Exception as e:  # click usage errors and anything unexpected
+        import click
+        if isinstance(e, click.exceptions.UsageError):
+            console.print(f"[red]error:[/] {e.format_message()}", soft_wrap=True)
+            return 2
+        if isinstance(e, click.exceptions.Abort):
+            return 130
+        if verbose:
+            traceback.print_exc()
+        console.print(f"[red]error:[/] {type(e).__name__}: {e} (run with verbose=True for the traceback)",
+                      soft_wrap=True)
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())
