@@ -6,3 +6,24 @@ from pathlib import Path
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    """A random-weight SAM 2.1 tiny checkpoint in the official format, every tensor perturbed.
+
+    Built from our own model (no reference needed); for fast CLI/engine tests run it at imgsz=256.
+    """
+    from sam2cli.io.model_cfg import get_config
+    from sam2cli.model.sam2 import SAM2Model
+
+    torch.manual_seed(0)
+    sd = SAM2Model(get_config("sam2.1_hiera_t")).state_dict()
+    gen = torch.Generator().manual_seed(1)
+    sd = {k: v + 0.02 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v for k, v in sd.items()}
+    path = tmp_path_factory.mktemp("weights") / "sam2.1_t_random.pt"
+    torch.save({"model": sd}, path)
+    return path

@@ -19,7 +19,7 @@ from sam2cli import __version__
 from sam2cli.errors import SAM2Error
 from .args import format_defaults, resolve
 
-console = Console(stderr=True)  # logs, progress and summaries: stdout stays clean for pipes
+console = Console(stderr=True, soft_wrap=True)  # logs, progress and summaries: stdout stays clean for pipes
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                   help="SAM 2 / SAM 2.1 from the command line. Arguments are key=value; 'sam2 cfg' lists them all.")
@@ -70,8 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         stream=sys.stderr)
     try:
-        app(args=argv, prog_name="sam2", standalone_mode=False)
-        return 0
+        rc = app(args=argv, prog_name="sam2", standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except typer.Exit as e:
         return e.exit_code
     except SAM2Error as e:
