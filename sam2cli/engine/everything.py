@@ -17,7 +17,7 @@ NMS preferring unchanged masks) is available with ``postprocess_small_regions=Tr
 
 Work saved against the reference with identical results: only masks that pass the predicted-IoU
 filter are upsampled; upsampling, stability, boxes and encoding run in memory-bounded chunks;
-kept masks are held as crop-local COCO RLE (pycocotools) until the end.
+kept masks are held as crop-local run lengths until the end.
 """
 
 import math
@@ -27,7 +27,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torchvision.ops import batched_nms, box_area
 
 from .device import autocast
@@ -126,33 +125,61 @@ def near_crop_edge(boxes: np.ndarray, crop: Sequence[int], im_hw: Tuple[int, int
     return (near_crop & ~near_image).any(1)
 
 
-def encode_rles(masks: np.ndarray) -> List[dict]:
-    """(N, H, W) bool -> COCO compressed RLEs."""
-    return mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+def mask_runs(masks: np.ndarray) -> List[np.ndarray]:
+    """(N, H, W) bool -> per mask, int32 run lengths of the column-major pixels, the first run
+    being background (possibly 0 long): the counts of an uncompressed COCO RLE."""
+    n, h, w = masks.shape
+    flat = masks.transpose(0, 2, 1).reshape(n, h * w)
+    rows, cols = np.nonzero(flat[:, 1:] != flat[:, :-1])
+    bounds = np.searchsorted(rows, np.arange(n + 1))
+    out = []
+    for i in range(n):
+        edges = np.concatenate([[0], cols[bounds[i]:bounds[i + 1]] + 1, [h * w]])
+        runs = np.diff(edges).astype(np.int32)
+        out.append(np.concatenate([np.zeros(1, np.int32), runs]) if flat[i, 0] else runs)
+    return out
 
 
-def paste_mask(rle: dict, crop: Sequence[int], im_hw: Tuple[int, int]) -> np.ndarray:
-    """A crop-local RLE -> (H, W) bool mask in the image frame."""
-    local = mask_utils.decode(rle).astype(bool)
+def runs_to_mask(runs: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`mask_runs` for one (H, W) mask."""
+    h, w = hw
+    return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(w, h).T
+
+
+def paste_mask(runs: np.ndarray, crop: Sequence[int], im_hw: Tuple[int, int]) -> np.ndarray:
+    """Crop-local runs -> (H, W) bool mask in the image frame."""
+    x0, y0, x1, y1 = (int(v) for v in crop)
+    local = runs_to_mask(runs, (y1 - y0, x1 - x0))
     if local.shape == tuple(im_hw):
-        return local
+        return np.ascontiguousarray(local)
     full = np.zeros(im_hw, dtype=bool)
-    full[crop[1]:crop[3], crop[0]:crop[2]] = local
+    full[y0:y1, x0:x1] = local
     return full
 
 
 def uncompressed_rle(mask: np.ndarray) -> Dict[str, Any]:
-    """(H, W) bool -> {"size", "counts"} column-major run lengths starting with a 0-run."""
-    flat = mask.T.reshape(-1)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    edges = np.concatenate([[0], change, [flat.size]])
-    counts = ([] if not flat[0] else [0]) + np.diff(edges).tolist()
-    return {"size": list(mask.shape), "counts": counts}
+    """(H, W) bool -> {"size", "counts"} as pycocotools' uncompressed RLE."""
+    return {"size": list(mask.shape), "counts": mask_runs(mask[None])[0].tolist()}
+
+
+def coco_rle(mask: np.ndarray) -> Dict[str, Any]:
+    """(H, W) bool -> compressed COCO RLE with str counts (JSON-ready)."""
+    from pycocotools import mask as mask_utils
+    rle = mask_utils.frPyObjects(uncompressed_rle(mask), *mask.shape)
+    rle["counts"] = rle["counts"].decode("utf-8")
+    return rle
 
 
 def xywh(box) -> List[float]:
     x0, y0, x1, y1 = (float(v) for v in box)
     return [x0, y0, x1 - x0, y1 - y0]
+
+
+def passes(scores: torch.Tensor, thresh: float, strict: bool) -> torch.Tensor:
+    """The reference's filters: score > thresh (IoU) or >= thresh (stability); off when thresh <= 0."""
+    if thresh <= 0:
+        return torch.ones_like(scores, dtype=torch.bool)
+    return scores > thresh if strict else scores >= thresh
 
 
 def nms(boxes: np.ndarray, scores: torch.Tensor, thresh: float) -> np.ndarray:
@@ -163,7 +190,13 @@ def nms(boxes: np.ndarray, scores: torch.Tensor, thresh: float) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- the generator
 class MaskGenerator:
-    """Automatic mask generation over an :class:`ImagePredictor` (whose image it replaces)."""
+    """Automatic mask generation over an :class:`ImagePredictor` (whose image it replaces).
+
+    Parameters are the reference's (``points_per_side`` ... ``multimask_output``, same defaults);
+    ``postprocess_small_regions`` adds the SAM 1 full-resolution cleanup (see the module doc).
+    ``generate(image)`` returns dicts with segmentation ((H, W) bool, or an RLE dict per
+    ``output_mode``), area, bbox (xywh), predicted_iou, point_coords, stability_score, crop_box.
+    """
 
     def __init__(self, predictor: ImagePredictor, points_per_side: Optional[int] = 32,
                  points_per_batch: int = 64, pred_iou_thresh: float = 0.8,
@@ -198,12 +231,12 @@ class MaskGenerator:
         boxes, layers = crop_boxes(im_hw, self.crop_n_layers, self.crop_overlap_ratio)
         parts = [self._process_crop(image, box, layer) for box, layer in zip(boxes, layers)]
         data = concat_parts(parts)
-        if len(boxes) > 1 and len(data["rles"]):
+        if len(boxes) > 1 and len(data["runs"]):
             keep = nms(data["boxes"], 1 / box_area(torch.as_tensor(data["crops"])), self.crop_nms_thresh)
             data = select(data, keep)
-        masks = [paste_mask(r, c, im_hw) for r, c in zip(data["rles"], data["crops"])]
-        if self.postprocess_small_regions and self.min_mask_region_area > 0 and masks:
-            data, masks = self._cleanup_regions(data, masks)
+        masks = (paste_mask(r, c, im_hw) for r, c in zip(data["runs"], data["crops"]))  # one at a time
+        if self.postprocess_small_regions and self.min_mask_region_area > 0 and data["runs"]:
+            data, masks = self._cleanup_regions(data, list(masks))
         return [self._record(data, i, m) for i, m in enumerate(masks)]
 
     def _process_crop(self, image: np.ndarray, crop: List[int], layer: int) -> Dict[str, Any]:
@@ -217,7 +250,7 @@ class MaskGenerator:
         offset = np.array([x0, y0, x0, y0])
         data["boxes"] = data["boxes"] + offset
         data["points"] = data["points"] + offset[:2].astype(np.float32)
-        data["crops"] = np.tile(np.array(crop, dtype=np.int64), (len(data["rles"]), 1))
+        data["crops"] = np.tile(np.array(crop, dtype=np.int64), (len(data["runs"]), 1))
         return data
 
     def _model_coords(self, points: torch.Tensor, crop_hw: Tuple[int, int]) -> torch.Tensor:
@@ -243,8 +276,8 @@ class MaskGenerator:
         low, iou = low.flatten(0, 1), iou.flatten(0, 1)
         if self.use_m2m:
             low, iou = self._refine_m2m(pts, crop_hw, low)
-        keep = (iou > self.pred_iou_thresh if self.pred_iou_thresh > 0 else torch.ones_like(iou, dtype=torch.bool)).cpu()
-        low, iou, pts = low[keep.to(low.device)], iou[keep.to(iou.device)].cpu(), pts[keep]
+        keep = passes(iou, self.pred_iou_thresh, strict=True).cpu()
+        low, iou, pts = low[keep.to(low.device)], iou.cpu()[keep], pts[keep]
         if self.min_mask_region_area > 0 and len(low):
             low = fill_holes_and_sprinkles(low, 0.0, self.min_mask_region_area)  # the reference's predictor threshold
         step = max(1, CHUNK_BYTES // (4 * crop_hw[0] * crop_hw[1]))
@@ -263,13 +296,13 @@ class MaskGenerator:
         """Upsample, filter on stability, threshold, box, drop crop-edge masks, encode."""
         logits = upsample_logits(low[:, None], crop_hw)[:, 0]
         stab = stability_score(logits, self.mask_threshold, self.stability_score_offset).cpu()
-        keep = stab >= self.stability_score_thresh if self.stability_score_thresh > 0 else torch.ones_like(stab, dtype=torch.bool)
+        keep = passes(stab, self.stability_score_thresh, strict=False)
         masks = (logits[keep.to(logits.device)] > self.mask_threshold).cpu().numpy()
         del logits
         boxes = inclusive_boxes(masks)
         ok = ~near_crop_edge(boxes + np.array(crop[:2] * 2), crop, im_hw)
         return {"boxes": boxes[ok], "iou": iou[keep].numpy()[ok], "stability": stab[keep].numpy()[ok],
-                "points": pts[keep].numpy()[ok], "rles": encode_rles(masks[ok]) if ok.any() else []}
+                "points": pts[keep].numpy()[ok], "runs": mask_runs(masks[ok])}
 
     def _cleanup_regions(self, data: Dict[str, Any], masks: List[np.ndarray]):
         """SAM 1 post-processing: remove small holes and islands, then NMS preferring unchanged masks."""
@@ -285,8 +318,7 @@ class MaskGenerator:
 
     def _record(self, data: Dict[str, Any], i: int, mask: np.ndarray) -> Dict[str, Any]:
         if self.output_mode == "coco_rle":
-            seg = encode_rles(mask[None])[0]
-            seg["counts"] = seg["counts"].decode("utf-8")
+            seg = coco_rle(mask)
         elif self.output_mode == "uncompressed_rle":
             seg = uncompressed_rle(mask)
         else:
@@ -297,17 +329,17 @@ class MaskGenerator:
 
 
 def select(data: Dict[str, Any], keep: np.ndarray) -> Dict[str, Any]:
-    """Index every field of a column dict (arrays and the rle list) by keep."""
+    """Index every field of a column dict (arrays and the list of runs) by keep."""
     keep = np.asarray(keep, dtype=np.int64)
     return {k: [v[i] for i in keep] if isinstance(v, list) else v[keep] for k, v in data.items()}
 
 
 def concat_parts(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Concatenate column dicts (the rle column is a list); no parts give empty columns."""
+    """Concatenate column dicts (the runs column is a list); no parts give empty columns."""
     if not parts:
         return {"boxes": np.zeros((0, 4), np.int64), "iou": np.zeros(0, np.float32),
-                "stability": np.zeros(0, np.float32), "points": np.zeros((0, 2), np.float32), "rles": []}
-    return {k: [r for p in parts for r in p[k]] if k == "rles" else np.concatenate([p[k] for p in parts])
+                "stability": np.zeros(0, np.float32), "points": np.zeros((0, 2), np.float32), "runs": []}
+    return {k: [r for p in parts for r in p[k]] if k == "runs" else np.concatenate([p[k] for p in parts])
             for k in parts[0]}
 
 

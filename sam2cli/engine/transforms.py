@@ -1,7 +1,7 @@
-"""The one image resize of the project, coordinate scaling, and mask upsampling.
+"""The one image resize of the project, coordinate scaling, and mask resizing.
 
-Matches the reference image path: RGB uint8 -> [0,1] float -> bilinear antialiased resize to
-S x S (a stretch, not a letterbox) -> ImageNet mean/std.
+Images are stretched to S x S (not letterboxed) and normalised with ImageNet mean/std, with the
+interpolation each reference path uses (see `preprocess`).
 """
 
 from typing import Tuple
@@ -9,18 +9,27 @@ from typing import Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-def preprocess(image: np.ndarray, size: int, device=None) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (1, 3, size, size) normalised float32."""
+def preprocess(image: np.ndarray, size: int, device=None, resample: str = "bilinear") -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, size, size) normalised float32.
+
+    resample="bilinear": antialiased bilinear on floats (the reference image predictor).
+    resample="bicubic": PIL bicubic on the uint8 image (the reference video predictor), so that
+    video results reproduce the published numbers.
+    """
     image = np.ascontiguousarray(image)
-    if not image.flags.writeable:
+    if resample == "bicubic":
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC))
+    elif not image.flags.writeable:
         image = image.copy()
     x = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    if resample != "bicubic":
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

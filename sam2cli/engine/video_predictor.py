@@ -1,0 +1,214 @@
+"""SAM2VideoPredictor: the interactive video API (init_state / add prompts / propagate), the
+reference's semantics on a streaming, bounded state.
+
+    predictor = SAM2VideoPredictor(overrides=dict(model="sam2.1_t.pt"))
+    state = predictor.init_state("video.mp4")
+    predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[210, 350]], labels=[1])
+    for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
+        masks = logits > 0            # (N, 1, H, W)
+"""
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sam2cli.errors import UsageError
+from sam2cli.model.sam2 import ImageFeatures
+from .device import autocast
+from .loader import load_model
+from .postprocess import non_overlapping
+from .tracker import ObjectTrack, Tracker
+from .transforms import preprocess, resize_mask_prompt, scale_coords
+
+
+@dataclass
+class VideoState:
+    """Everything one video session holds: the frame reader, a tiny feature cache, the objects."""
+    reader: object
+    num_frames: Optional[int]
+    height: int
+    width: int
+    objects: "OrderedDict[int, ObjectTrack]" = field(default_factory=OrderedDict)
+    features: "OrderedDict[int, ImageFeatures]" = field(default_factory=OrderedDict)
+    keep_all: bool = False
+
+    @property
+    def obj_ids(self) -> List[int]:
+        return list(self.objects)
+
+
+class SAM2VideoPredictor:
+    """overrides: model (checkpoint), device, half, imgsz, fill_hole_area (8), non_overlap (False)."""
+
+    def __init__(self, overrides: Optional[dict] = None, model=None):
+        o = dict(overrides or {})
+        self.model = model if model is not None else load_model(o.get("model", "sam2.1_b.pt"), o.get("device"),
+                                                                o.get("imgsz"))[0]
+        self.half = bool(o.get("half", False))
+        self.non_overlap = bool(o.get("non_overlap", False))
+        self.vid_stride = int(o.get("vid_stride", 1))
+        self.tracker = Tracker(self.model, int(o.get("fill_hole_area", 8)))
+        self.overrides = o
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ------------------------------------------------------------------ session
+    def init_state(self, source, keep_all_outputs: bool = False) -> VideoState:
+        """Open a video file, frame folder or image sequence for interactive tracking.
+
+        keep_all_outputs=True keeps every frame's output, as the reference does, so that a later
+        click anywhere sees exactly the reference's memory; by default only what tracking can
+        still attend to is kept (bounded memory on long videos)."""
+        from sam2cli.io.video_reader import FrameReader, open_frames
+        reader = source if isinstance(source, FrameReader) else open_frames(source, self.vid_stride)
+        return VideoState(reader, len(reader) if reader.seekable else None, reader.height, reader.width,
+                          keep_all=keep_all_outputs)
+
+    def reset_state(self, state: VideoState) -> None:
+        state.objects.clear()
+        state.features.clear()
+
+    def remove_object(self, state: VideoState, obj_id: int) -> List[int]:
+        state.objects.pop(obj_id, None)
+        return state.obj_ids
+
+    @torch.inference_mode()
+    def features(self, state: VideoState, frame: int, image: Optional[np.ndarray] = None) -> ImageFeatures:
+        """Backbone features of a frame (the last two are cached)."""
+        if frame not in state.features:
+            img = image if image is not None else state.reader[frame]
+            x = preprocess(img, self.model.image_size, self.device, resample="bicubic")
+            with autocast(self.device, self.half):
+                state.features[frame] = self.model.encode_image(x)
+            while len(state.features) > 2:
+                state.features.popitem(last=False)
+        return state.features[frame]
+
+    # ------------------------------------------------------------------ prompts
+    def _object(self, state: VideoState, obj_id: int) -> ObjectTrack:
+        if obj_id not in state.objects:
+            state.objects[obj_id] = ObjectTrack(int(obj_id))
+        return state.objects[obj_id]
+
+    def _check_frame(self, state: VideoState, frame_idx: int) -> None:
+        if state.num_frames is not None and not 0 <= frame_idx < state.num_frames:
+            raise UsageError(f"frame {frame_idx} is outside the video (0..{state.num_frames - 1})")
+
+    @torch.inference_mode()
+    def add_new_points_or_box(self, state: VideoState, frame_idx: int, obj_id: int, points=None, labels=None,
+                              clear_old_points: bool = True, box=None, image: Optional[np.ndarray] = None):
+        """Clicks (pixels of the original frame) and/or a box for one object on one frame.
+        Returns (frame_idx, obj_ids, logits (N, 1, H, W)) for every object on that frame."""
+        self._check_frame(state, frame_idx)
+        if points is None and box is None:
+            raise UsageError("give points (with labels) or a box")
+        size, hw = self.model.image_size, (state.height, state.width)
+        coords = np.zeros((0, 2), np.float32) if points is None else np.asarray(points, np.float32).reshape(-1, 2)
+        lbl = np.ones(len(coords), np.int32) if labels is None else np.asarray(labels, np.int32).reshape(-1)
+        if len(lbl) != len(coords):
+            raise UsageError(f"got {len(coords)} points but {len(lbl)} labels")
+        if box is not None:
+            coords = np.concatenate([np.asarray(box, np.float32).reshape(2, 2), coords])
+            lbl = np.concatenate([np.array([2, 3], np.int32), lbl])
+        pts = torch.as_tensor(scale_coords(coords, hw, size), device=self.device)[None]
+        lab = torch.as_tensor(lbl, device=self.device)[None]
+        obj = self._object(state, obj_id)
+        if not clear_old_points and frame_idx in obj.points:
+            old = obj.points[frame_idx]
+            pts, lab = torch.cat([old[0], pts], 1), torch.cat([old[1], lab], 1)
+        obj.points[frame_idx] = (pts, lab)
+        obj.masks.pop(frame_idx, None)
+        return self._prompt(state, obj, frame_idx, points=(pts, lab), image=image)
+
+    @torch.inference_mode()
+    def add_new_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask, image: Optional[np.ndarray] = None):
+        """A binary (H, W) mask for one object on one frame."""
+        self._check_frame(state, frame_idx)
+        size = self.model.image_size
+        m = np.asarray(mask)
+        if m.ndim != 2:
+            raise UsageError(f"a mask prompt must be (H, W), got shape {m.shape}")
+        m_t = resize_mask_prompt(m.astype(bool), size) if m.shape != (size, size) else \
+            torch.as_tensor(m.astype(np.float32))[None, None]
+        m_t = (m_t >= 0.5).float().to(self.device) if m.shape != (size, size) else m_t.to(self.device)
+        obj = self._object(state, obj_id)
+        obj.masks[frame_idx] = m_t
+        obj.points.pop(frame_idx, None)
+        return self._prompt(state, obj, frame_idx, mask=m_t, image=image)
+
+    def _prompt(self, state: VideoState, obj: ObjectTrack, frame: int, points=None, mask=None, image=None):
+        is_init = frame not in obj.tracked
+        reverse = obj.tracked.get(frame, False)
+        prev = obj.output(frame)
+        prev_logits = prev.logits.clamp(-32.0, 32.0) if (prev is not None and points is not None) else None
+        feats = self.features(state, frame, image)
+        with autocast(self.device, self.half):
+            out = self.tracker.run(feats, obj, frame, is_init, points, mask, reverse, state.num_frames,
+                                   encode_memory=False, prev_logits=prev_logits)
+        obj.pending[frame] = (out, is_init)
+        return frame, state.obj_ids, self._frame_logits(state, frame)
+
+    def _frame_logits(self, state: VideoState, frame: int) -> torch.Tensor:
+        """(N, 1, H, W) logits at video resolution; -1024 for objects with nothing on this frame."""
+        lows = []
+        for obj in state.objects.values():
+            o = obj.output(frame)
+            s = self.model.sam_prompt_encoder.mask_input_size
+            lows.append(o.logits if o is not None else torch.full((1, 1, s, s), -1024.0, device=self.device))
+        logits = F.interpolate(torch.cat(lows).float(), size=(state.height, state.width), mode="bilinear",
+                               align_corners=False)
+        return non_overlapping(logits) if self.non_overlap else logits
+
+    # ------------------------------------------------------------------ propagation
+    @torch.inference_mode()
+    def preflight(self, state: VideoState) -> None:
+        """Encode the memories of prompted frames (before any propagation)."""
+        if not state.objects:
+            raise UsageError("no object has a prompt yet: add points, a box or a mask first")
+        for obj in state.objects.values():
+            for frame in sorted(obj.pending, key=lambda f: obj.pending[f][1]):  # non-cond first, like the reference
+                with autocast(self.device, self.half):
+                    self.tracker.encode_pending(obj, frame, self.features(state, frame))
+            if not obj.cond:
+                raise UsageError(f"object {obj.obj_id} has no prompt on any frame")
+
+    @torch.inference_mode()
+    def propagate_in_video(self, state: VideoState, start_frame_idx: Optional[int] = None,
+                           max_frame_num_to_track: Optional[int] = None,
+                           reverse: bool = False) -> Iterator:
+        """Yield (frame_idx, obj_ids, logits (N, 1, H, W)) frame by frame, forward from the
+        earliest prompted frame (or back from it with reverse=True)."""
+        self.preflight(state)
+        n = state.num_frames
+        if start_frame_idx is None:
+            start_frame_idx = min(f for obj in state.objects.values() for f in obj.cond)
+        span = n if max_frame_num_to_track is None else max_frame_num_to_track
+        if reverse:
+            end = max(start_frame_idx - span, 0)
+            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else []
+        else:
+            end = min(start_frame_idx + span, n - 1)
+            order = range(start_frame_idx, end + 1)
+        for frame in order:
+            yield frame, state.obj_ids, self.step(state, frame, reverse)
+
+    def step(self, state: VideoState, frame: int, reverse: bool = False, image=None) -> torch.Tensor:
+        """Track every object on one frame; returns (N, 1, H, W) logits at video resolution."""
+        feats = None
+        for obj in state.objects.values():
+            if frame not in obj.cond:
+                if feats is None:
+                    feats = self.features(state, frame, image)
+                with autocast(self.device, self.half):
+                    obj.recent[frame] = self.tracker.run(feats, obj, frame, False, reverse=reverse,
+                                                         num_frames=state.num_frames)
+            obj.tracked[frame] = reverse
+            if not state.keep_all:
+                self.tracker.evict(obj, frame)
+        return self._frame_logits(state, frame)
