@@ -33,6 +33,13 @@ def predict(ctx: typer.Context):
 
 
 @app.command(context_settings=EXTRA)
+def track(ctx: typer.Context):
+    """Track prompted objects through a video (file, frame folder, webcam or stream) with memory."""
+    from sam2cli.engine.track import run_track
+    raise typer.Exit(run_track(resolve(ctx.args), console))
+
+
+@app.command(context_settings=EXTRA)
 def info(ctx: typer.Context):
     """Describe a model: variant, version, parameters, file size, device."""
     from sam2cli.engine.sam import SAM

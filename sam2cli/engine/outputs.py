@@ -27,9 +27,11 @@ class RunOutputs:
         self.json = JsonArrayWriter(run_dir / "predictions.json") if run_dir and args["save_json"] else None
         self.jsonl = JsonlWriter(sys.stdout) if args.get("format") == "jsonl" else None
         self.videos: Dict[str, VideoWriter] = {}
-        self.files_written = 0
+        self.video_name: Optional[str] = None  # name of the video being written (track)
 
     def _stem(self, r: Results) -> str:
+        if r.frame is not None and self.video_name:
+            return self.video_name
         return Path(r.path).stem if r.path else "image"
 
     def draw(self, r: Results) -> np.ndarray:
@@ -40,19 +42,20 @@ class RunOutputs:
                 cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), (255, 255, 255), self.args["line_width"])
         return img
 
-    def write(self, r: Results, fps: Optional[float] = None) -> None:
-        """Write one image's or one video frame's results (r.frame is None for images)."""
+    def write(self, r: Results, fps: Optional[float] = None, overlay: bool = True) -> None:
+        """Write one image's or one video frame's results (r.frame is None for images).
+        overlay=False leaves the overlay out (written later, in frame order, by the caller)."""
         a, stem = self.args, self._stem(r)
         tag = stem if r.frame is None else f"{stem}_{r.frame:06d}"
         ids = r.boxes.id if r.boxes is not None and r.boxes.id is not None else np.arange(1, len(r) + 1)
         if self.dir is not None:
-            if a["save"]:
+            if a["save"] and overlay:
                 if r.frame is None:
                     suffix = Path(r.path).suffix.lower() if r.path else ".jpg"
                     save_image(self.dir / (stem + (suffix if suffix in (".png", ".jpg", ".jpeg") else ".jpg")),
                                self.draw(r))
                 else:
-                    self._video(r, stem, fps).write(self.draw(r))
+                    self.video_frame(r, fps)
             if a["save_txt"]:
                 lines = yolo_seg_lines(r.masks.data, r.boxes.cls if r.boxes is not None else None,
                                        r.boxes.conf if r.boxes is not None else None, a["save_conf"])
@@ -67,11 +70,13 @@ class RunOutputs:
                 {k: v for k, v in rec.items() if k not in ("file", "frame")}
                 for rec in prediction_records(r, r.path or "", r.frame)]})
 
-    def _video(self, r: Results, stem: str, fps: Optional[float]) -> VideoWriter:
+    def video_frame(self, r: Results, fps: Optional[float]) -> None:
+        """Append a frame's overlay to its video's mp4 (frames must come in order)."""
+        stem = self._stem(r)
         if stem not in self.videos:
             h, w = r.orig_img.shape[:2]
             self.videos[stem] = VideoWriter(self.dir / f"{stem}.mp4", fps, w, h)
-        return self.videos[stem]
+        self.videos[stem].write(self.draw(r))
 
     def close(self) -> None:
         for v in self.videos.values():

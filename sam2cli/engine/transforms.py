@@ -24,7 +24,7 @@ def preprocess(image: np.ndarray, size: int, device=None, resample: str = "bilin
     """
     image = np.ascontiguousarray(image)
     if resample == "bicubic":
-        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC))
+        image = np.array(Image.fromarray(image).resize((size, size), Image.BICUBIC))
     elif not image.flags.writeable:
         image = image.copy()
     x = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0

@@ -212,3 +212,59 @@ class SAM2VideoPredictor:
             if not state.keep_all:
                 self.tracker.evict(obj, frame)
         return self._frame_logits(state, frame)
+
+    # ------------------------------------------------------------------ high level
+    def frame_results(self, state: VideoState, frame: int, logits: torch.Tensor, image: np.ndarray):
+        """Results for one frame: objects with a non-empty mask; conf = sigmoid(object score)."""
+        from .results import Results
+        masks = (logits[:, 0] > 0).cpu().numpy()
+        scores = np.array([float(torch.sigmoid(o.output(frame).obj_score).reshape(-1)[0])
+                           if o.output(frame) is not None else 0.0 for o in state.objects.values()], np.float32)
+        keep = masks.reshape(len(masks), -1).any(1)
+        ids = np.array(state.obj_ids)[keep]
+        return Results.from_masks(image, masks[keep], scores[keep], path=state.reader.path_of(frame), frame=frame,
+                                  obj_ids=ids)
+
+    def add_prompt(self, state: VideoState, entry, image: Optional[np.ndarray] = None):
+        """Add one PromptEntry (see sam2cli.io.prompt_file)."""
+        if entry.mask is not None:
+            return self.add_new_mask(state, entry.frame, entry.obj_id, entry.mask, image=image)
+        return self.add_new_points_or_box(state, entry.frame, entry.obj_id, entry.points, entry.labels,
+                                          box=entry.box, image=image)
+
+    def stream(self, state: VideoState, entries, max_frames: Optional[int] = None) -> Iterator:
+        """Frames in order, prompts taking effect from their frame on (live streams, or any source
+        read once): yields (frame, image, logits or None when no object is prompted yet)."""
+        by_frame: Dict[int, list] = {}
+        for e in entries:
+            by_frame.setdefault(e.frame, []).append(e)
+        for i, image in state.reader:
+            if max_frames is not None and i >= max_frames:
+                break
+            for e in by_frame.get(i, []):
+                self.add_prompt(state, e, image=image)
+            if not state.objects:
+                yield i, image, None
+                continue
+            with torch.inference_mode():
+                self.preflight(state)
+                yield i, image, self.step(state, i, image=image)
+
+    def __call__(self, source, points=None, labels=None, bboxes=None, masks=None, frame: int = 0,
+                 obj_ids=None) -> Iterator:
+        """Track the prompted objects from `frame` on; yields one Results per frame."""
+        from sam2cli.io.prompt_file import prompts_from_args, validate_prompts
+        entries = prompts_from_args(points, labels, bboxes, frame, obj_ids)
+        if masks is not None:
+            from sam2cli.io.prompt_file import PromptEntry
+            m = np.asarray(masks)
+            m = m[None] if m.ndim == 2 else m
+            ids = list(obj_ids) if obj_ids is not None else list(range(len(entries) + 1, len(entries) + 1 + len(m)))
+            entries += [PromptEntry(frame, int(i), mask=mk.astype(bool), index=k) for k, (i, mk) in enumerate(zip(ids, m))]
+        if not entries:
+            raise UsageError("tracking needs prompts: points=, bboxes= or masks= on frame=")
+        state = self.init_state(source)
+        validate_prompts(entries, state.num_frames, state.height, state.width)
+        for i, image, logits in self.stream(state, entries):
+            if logits is not None:
+                yield self.frame_results(state, i, logits, image)
