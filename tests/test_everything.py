@@ -11,7 +11,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from sam2cli.engine.everything import (MaskGenerator, crop_boxes, fill_holes_and_sprinkles, generate,
-                                       inclusive_boxes, layer_point_grids, mask_runs, near_crop_edge,
+                                       generate_masks, inclusive_boxes, layer_point_grids, mask_runs, near_crop_edge,
                                        paste_mask, point_grid, remove_small_regions, stability_score,
                                        uncompressed_rle)
 
@@ -251,3 +251,19 @@ def test_sam1_region_cleanup(ours):
         m = r["segmentation"]
         for mode in ("holes", "islands"):
             assert not remove_small_regions(m, 400, mode)[1] or mode == "islands" and m.sum() < 400
+
+
+def test_predictor_left_on_whole_image_and_reuse(ours):
+    image = shapes_image()
+    params = dict(points_per_side=4, crop_n_layers=1, **BASE)
+    first = generate(ours, image, **params)
+    assert ours.orig_hw == image.shape[:2]  # the whole-image crop ran last
+    again = generate(ours, image, image_is_set=True, **params)
+    assert len(first) == len(again) > 0
+    for a, b in zip(first, again):
+        assert np.array_equal(a["segmentation"], b["segmentation"]) and a["bbox"] == b["bbox"]
+    masks, scores = generate_masks(ours, image, image_is_set=True, **params)
+    assert masks.shape == (len(first), *image.shape[:2]) and masks.dtype == bool
+    np.testing.assert_allclose(scores, [r["predicted_iou"] for r in first])
+    empty, none = generate_masks(ours, image, image_is_set=True, points_per_side=2, pred_iou_thresh=0.99)
+    assert empty.shape == (0, *image.shape[:2]) and none.shape == (0,)

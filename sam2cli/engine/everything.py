@@ -71,9 +71,11 @@ def crop_boxes(im_hw: Tuple[int, int], n_layers: int, overlap_ratio: float) -> T
 # ---------------------------------------------------------------------------- mask quality
 def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> torch.Tensor:
     """IoU of the masks thresholded at threshold +/- offset, per (N, H, W) logit map (NaN if empty)."""
-    inter = (logits > threshold + offset).flatten(1).sum(1)
-    union = (logits > threshold - offset).flatten(1).sum(1)
-    return inter / union
+    row_dtype = torch.int16 if logits.shape[-1] < 2 ** 15 else torch.int32  # cheap per-row counts
+
+    def count(above: float) -> torch.Tensor:
+        return (logits > above).sum(-1, dtype=row_dtype).sum(-1, dtype=torch.int32)
+    return count(threshold + offset) / count(threshold - offset)
 
 
 def fill_holes_and_sprinkles(logits: torch.Tensor, threshold: float, max_area: float) -> torch.Tensor:
@@ -126,15 +128,15 @@ def near_crop_edge(boxes: np.ndarray, crop: Sequence[int], im_hw: Tuple[int, int
 
 
 def mask_runs(masks: np.ndarray) -> List[np.ndarray]:
-    """(N, H, W) bool -> per mask, int32 run lengths of the column-major pixels, the first run
-    being background (possibly 0 long): the counts of an uncompressed COCO RLE."""
-    n, h, w = masks.shape
-    flat = masks.transpose(0, 2, 1).reshape(n, h * w)
+    """(N, H, W) bool -> per mask, int32 run lengths of its row-major pixels, the first run being
+    background (possibly 0 long). Column-major runs (COCO's) are those of the transposed masks."""
+    n = len(masks)
+    flat = masks.reshape(n, masks.shape[1] * masks.shape[2])
     rows, cols = np.nonzero(flat[:, 1:] != flat[:, :-1])
     bounds = np.searchsorted(rows, np.arange(n + 1))
     out = []
     for i in range(n):
-        edges = np.concatenate([[0], cols[bounds[i]:bounds[i + 1]] + 1, [h * w]])
+        edges = np.concatenate([[0], cols[bounds[i]:bounds[i + 1]] + 1, [flat.shape[1]]])
         runs = np.diff(edges).astype(np.int32)
         out.append(np.concatenate([np.zeros(1, np.int32), runs]) if flat[i, 0] else runs)
     return out
@@ -142,8 +144,7 @@ def mask_runs(masks: np.ndarray) -> List[np.ndarray]:
 
 def runs_to_mask(runs: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
     """Inverse of :func:`mask_runs` for one (H, W) mask."""
-    h, w = hw
-    return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(w, h).T
+    return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(hw)
 
 
 def paste_mask(runs: np.ndarray, crop: Sequence[int], im_hw: Tuple[int, int]) -> np.ndarray:
@@ -151,7 +152,7 @@ def paste_mask(runs: np.ndarray, crop: Sequence[int], im_hw: Tuple[int, int]) ->
     x0, y0, x1, y1 = (int(v) for v in crop)
     local = runs_to_mask(runs, (y1 - y0, x1 - x0))
     if local.shape == tuple(im_hw):
-        return np.ascontiguousarray(local)
+        return local
     full = np.zeros(im_hw, dtype=bool)
     full[y0:y1, x0:x1] = local
     return full
@@ -159,7 +160,7 @@ def paste_mask(runs: np.ndarray, crop: Sequence[int], im_hw: Tuple[int, int]) ->
 
 def uncompressed_rle(mask: np.ndarray) -> Dict[str, Any]:
     """(H, W) bool -> {"size", "counts"} as pycocotools' uncompressed RLE."""
-    return {"size": list(mask.shape), "counts": mask_runs(mask[None])[0].tolist()}
+    return {"size": list(mask.shape), "counts": mask_runs(mask.T[None])[0].tolist()}
 
 
 def coco_rle(mask: np.ndarray) -> Dict[str, Any]:
@@ -225,11 +226,18 @@ class MaskGenerator:
         self.postprocess_small_regions = postprocess_small_regions
 
     @torch.inference_mode()
-    def generate(self, image: np.ndarray) -> List[Dict[str, Any]]:
-        """(H, W, 3) uint8 RGB -> one record per mask, in the reference's order."""
+    def generate(self, image: np.ndarray, image_is_set: bool = False) -> List[Dict[str, Any]]:
+        """(H, W, 3) uint8 RGB -> one record per mask, in the reference's order.
+
+        The predictor is left holding this image's embedding (that of the whole-image crop);
+        ``image_is_set=True`` says it already does (set_image(image) was called) and skips that embed.
+        """
         im_hw = tuple(image.shape[:2])
         boxes, layers = crop_boxes(im_hw, self.crop_n_layers, self.crop_overlap_ratio)
-        parts = [self._process_crop(image, box, layer) for box, layer in zip(boxes, layers)]
+        parts = [self._process_crop(image, boxes[0], layers[0], embed=not image_is_set)]
+        whole = (self.predictor.features, self.predictor.orig_hw)
+        parts += [self._process_crop(image, box, layer, embed=True) for box, layer in zip(boxes[1:], layers[1:])]
+        self.predictor.features, self.predictor.orig_hw = whole
         data = concat_parts(parts)
         if len(boxes) > 1 and len(data["runs"]):
             keep = nms(data["boxes"], 1 / box_area(torch.as_tensor(data["crops"])), self.crop_nms_thresh)
@@ -239,9 +247,10 @@ class MaskGenerator:
             data, masks = self._cleanup_regions(data, list(masks))
         return [self._record(data, i, m) for i, m in enumerate(masks)]
 
-    def _process_crop(self, image: np.ndarray, crop: List[int], layer: int) -> Dict[str, Any]:
+    def _process_crop(self, image: np.ndarray, crop: List[int], layer: int, embed: bool) -> Dict[str, Any]:
         x0, y0, x1, y1 = crop
-        self.predictor.set_image(image[y0:y1, x0:x1])
+        if embed:
+            self.predictor.set_image(image[y0:y1, x0:x1])
         crop_hw = (y1 - y0, x1 - x0)
         points = self.grids[layer] * np.array(crop_hw)[None, ::-1]
         data = concat_parts([self._process_batch(points[i:i + self.points_per_batch], crop, tuple(image.shape[:2]))
@@ -297,8 +306,9 @@ class MaskGenerator:
         logits = upsample_logits(low[:, None], crop_hw)[:, 0]
         stab = stability_score(logits, self.mask_threshold, self.stability_score_offset).cpu()
         keep = passes(stab, self.stability_score_thresh, strict=False)
-        masks = (logits[keep.to(logits.device)] > self.mask_threshold).cpu().numpy()
+        masks = logits > self.mask_threshold
         del logits
+        masks = (masks if bool(keep.all()) else masks[keep.to(masks.device)]).cpu().numpy()
         boxes = inclusive_boxes(masks)
         ok = ~near_crop_edge(boxes + np.array(crop[:2] * 2), crop, im_hw)
         return {"boxes": boxes[ok], "iou": iou[keep].numpy()[ok], "stability": stab[keep].numpy()[ok],
@@ -343,6 +353,15 @@ def concat_parts(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
             for k in parts[0]}
 
 
-def generate(predictor: ImagePredictor, image: np.ndarray, **params) -> List[Dict[str, Any]]:
+def generate(predictor: ImagePredictor, image: np.ndarray, image_is_set: bool = False,
+             **params) -> List[Dict[str, Any]]:
     """One-shot :meth:`MaskGenerator.generate` with the reference's keyword parameters."""
-    return MaskGenerator(predictor, **params).generate(image)
+    return MaskGenerator(predictor, **params).generate(image, image_is_set)
+
+
+def generate_masks(predictor: ImagePredictor, image: np.ndarray, image_is_set: bool = False,
+                   **params) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`generate` as arrays: masks (N, H, W) bool and predicted IoU scores (N,) float32."""
+    records = generate(predictor, image, image_is_set, **dict(params, output_mode="binary_mask"))
+    masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *image.shape[:2]), bool)
+    return masks, np.array([r["predicted_iou"] for r in records], dtype=np.float32)

@@ -1,0 +1,115 @@
+"""SAM2DynamicInteractivePredictor: one memory bank across independent images.
+
+Register objects with prompts on any image, then query new images: each registered object is
+found from its memory (the prompted images are its conditioning memories, recent queries its
+recent memories). Prompting an existing id again refines it. The bank is bounded: at most
+`max_cond` prompted memories and num_maskmem - 1 recent ones per object.
+
+    predictor = SAM2DynamicInteractivePredictor(overrides=dict(model="sam2.1_t.pt"), max_obj_num=3)
+    predictor(source="a.jpg", bboxes=[[10, 10, 100, 120]], obj_ids=[0])
+    results = predictor(source="b.jpg")           # object 0 found from memory
+"""
+
+from collections import OrderedDict
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from sam2cli.errors import UsageError
+from sam2cli.io.image import load_image
+from .device import autocast
+from .loader import load_model
+from .prompts import normalize_prompts
+from .results import Results
+from .tracker import ObjectTrack, Tracker
+from .transforms import preprocess, resize_mask_prompt, scale_coords
+
+
+class SAM2DynamicInteractivePredictor:
+    def __init__(self, overrides: Optional[dict] = None, max_obj_num: int = 3, max_cond: int = 8, model=None):
+        o = dict(overrides or {})
+        self.model = model if model is not None else load_model(o.get("model", "sam2.1_b.pt"), o.get("device"),
+                                                                o.get("imgsz"))[0]
+        self.half = bool(o.get("half", False))
+        self.tracker = Tracker(self.model, int(o.get("fill_hole_area", 8)))
+        self.max_obj_num = int(max_obj_num)
+        self.max_cond = int(max_cond)
+        self.objects: "OrderedDict[int, ObjectTrack]" = OrderedDict()
+        self.t = -1  # index of the last image seen: the memory bank's clock
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def reset(self) -> None:
+        self.objects.clear()
+        self.t = -1
+
+    @torch.inference_mode()
+    def __call__(self, source, points=None, labels=None, bboxes=None, masks=None,
+                 obj_ids: Optional[Sequence[int]] = None, update_memory: bool = True) -> Results:
+        image = load_image(source)
+        hw = image.shape[:2]
+        prompts = normalize_prompts(points, labels, bboxes, masks, image_hw=hw)
+        if prompts:
+            ids = list(range(len(prompts))) if obj_ids is None else [int(i) for i in obj_ids]
+            if len(ids) != len(prompts):
+                raise UsageError(f"got {len(prompts)} prompted objects but {len(ids)} obj_ids")
+            for i in ids:
+                if not 0 <= i < self.max_obj_num:
+                    raise UsageError(f"obj_id {i} is out of range: ids must be 0..{self.max_obj_num - 1} "
+                                     f"(max_obj_num={self.max_obj_num})")
+        elif not self.objects:
+            raise UsageError("no object is registered yet: the first call needs prompts "
+                             "(points, bboxes or masks) and obj_ids")
+        self.t += 1
+        t, size = self.t, self.model.image_size
+        x = preprocess(image, size, self.device, resample="bicubic")
+        with autocast(self.device, self.half):
+            feats = self.model.encode_image(x)
+            prompted = {}
+            for obj_id, p in zip(ids if prompts else [], prompts):
+                obj = self.objects.get(obj_id) or ObjectTrack(obj_id)
+                pts = mask = None
+                if p.mask is not None:
+                    mask = (resize_mask_prompt(p.mask, size) >= 0.5).float().to(self.device)
+                else:
+                    coords = np.zeros((0, 2), np.float32) if p.points is None else p.points
+                    lbl = np.zeros(0, np.int32) if p.labels is None else p.labels
+                    if p.box is not None:
+                        coords = np.concatenate([p.box.reshape(2, 2), coords])
+                        lbl = np.concatenate([np.array([2, 3], np.int32), lbl])
+                    pts = (torch.as_tensor(scale_coords(coords, hw, size), device=self.device)[None],
+                           torch.as_tensor(lbl, dtype=torch.int32, device=self.device)[None])
+                out = self.tracker.run(feats, obj, t, not obj.cond, pts, mask, encode_memory=False)
+                if update_memory or obj_id not in self.objects:
+                    obj.pending[t] = (out, True)
+                    self.tracker.encode_pending(obj, t, feats)
+                    self._bound(obj)
+                self.objects[obj_id] = obj
+                prompted[obj_id] = out
+            outs = {}
+            for obj_id, obj in self.objects.items():
+                if obj_id in prompted:
+                    outs[obj_id] = prompted[obj_id]
+                    continue
+                out = self.tracker.run(feats, obj, t, False, encode_memory=update_memory)
+                if update_memory:
+                    obj.recent[t] = out
+                    self._bound(obj)
+                outs[obj_id] = out
+        ids_sorted = sorted(outs)
+        lows = torch.cat([outs[i].logits for i in ids_sorted]).float()
+        logits = torch.nn.functional.interpolate(lows, size=hw, mode="bilinear", align_corners=False)
+        m = (logits[:, 0] > 0).cpu().numpy()
+        conf = np.array([float(torch.sigmoid(outs[i].obj_score).reshape(-1)[0]) for i in ids_sorted], np.float32)
+        keep = m.reshape(len(m), -1).any(1)
+        path = str(source) if isinstance(source, str) else None
+        return Results.from_masks(image, m[keep], conf[keep], path=path, obj_ids=np.array(ids_sorted)[keep])
+
+    def _bound(self, obj: ObjectTrack) -> None:
+        """Keep the newest max_cond prompted and num_maskmem - 1 recent memories."""
+        for store, limit in ((obj.cond, self.max_cond), (obj.recent, self.model.cfg.num_maskmem - 1)):
+            for t in sorted(store)[:-limit]:
+                del store[t]
