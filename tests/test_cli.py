@@ -126,3 +126,41 @@ def test_directory_glob_and_stdin_sources(tiny_ckpt, tmp_path):
     assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 2
     r = sam2("predict", "source=-", *common, cwd=tmp_path, stdin=f"{folder / 'im1.png'}\n")
     assert r.returncode == 0 and json.loads(r.stdout)["file"].endswith("im1.png")
+
+
+def test_video_without_prompts_segments_everything_per_frame(tiny_ckpt, tmp_path):
+    import av
+    video = tmp_path / "clip.mp4"
+    c = av.open(str(video), "w")
+    s = c.add_stream("libx264", rate=5)
+    s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+    for i in range(4):
+        img = np.full((64, 96, 3), 90, np.uint8)
+        cv2.rectangle(img, (10 + 5 * i, 10), (50 + 5 * i, 50), (230, 40, 40), -1)
+        for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            c.mux(p)
+    for p in s.encode():
+        c.mux(p)
+    c.close()
+    r = sam2("predict", f"model={tiny_ckpt}", f"source={video}", "imgsz=256", "points_per_side=4",
+             "pred_iou_thresh=0.0", "stability_score_thresh=0.0", "save_json=True", "vid_stride=2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / "runs" / "predict" / "clip.mp4")) as out:
+        assert sum(1 for _ in out.decode(video=0)) == 2  # frames 0 and 2
+    records = json.loads((tmp_path / "runs" / "predict" / "predictions.json").read_text())
+    assert {rec["frame"] for rec in records} == {0, 2} and all(rec["file"].endswith("clip.mp4") for rec in records)
+
+
+def test_prompted_video_in_predict_points_to_track(tiny_ckpt, tmp_path):
+    import av
+    video = tmp_path / "v.mp4"
+    c = av.open(str(video), "w")
+    s = c.add_stream("libx264", rate=5)
+    s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+    for p in s.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")):
+        c.mux(p)
+    for p in s.encode():
+        c.mux(p)
+    c.close()
+    r = sam2("predict", f"model={tiny_ckpt}", f"source={video}", "points=[[10,10]]")
+    assert r.returncode == 2 and "sam2 track" in one_line(r.stderr)

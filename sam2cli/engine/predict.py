@@ -20,7 +20,7 @@ from .prompts import normalize_prompts
 EVERYTHING_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
                    "stability_score_offset", "mask_threshold", "box_nms_thresh", "crop_n_layers",
                    "crop_nms_thresh", "crop_overlap_ratio", "crop_n_points_downscale_factor",
-                   "min_mask_region_area", "use_m2m", "multimask_output")
+                   "min_mask_region_area", "use_m2m")  # multimask_output: the generator's own default (True)
 LOGGER = logging.getLogger("sam2cli")
 
 

@@ -93,7 +93,7 @@ class SAM:
         objects = normalize_prompts(points, labels, bboxes, masks, image_hw=image.shape[:2])
         if not objects:
             from .everything import generate_masks
-            out_masks, scores = generate_masks(self.predictor, image, **everything_kwargs)
+            out_masks, scores = generate_masks(self.predictor, image, image_is_set=True, **everything_kwargs)
             ids = np.arange(1, len(scores) + 1)
         else:
             m, s = self.predictor.predict_objects(objects, multimask_output)   # (N, M, H, W), (N, M)
