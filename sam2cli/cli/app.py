@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sam2cli import __version__
 from sam2cli.errors import SAM2Error
@@ -37,6 +38,13 @@ def track(ctx: typer.Context):
     """Track prompted objects through a video (file, frame folder, webcam or stream) with memory."""
     from sam2cli.engine.track import run_track
     raise typer.Exit(run_track(resolve(ctx.args), console))
+
+
+@app.command(context_settings=EXTRA)
+def annotate(ctx: typer.Context):
+    """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
+    from sam2cli.engine.annotate import run_annotate
+    raise typer.Exit(run_annotate(resolve(ctx.args), console))
 
 
 @app.command(context_settings=EXTRA)
@@ -84,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SAM2Error as e:
         if verbose:
             traceback.print_exc()
-        console.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
         console.print("interrupted")
