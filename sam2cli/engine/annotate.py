@@ -25,7 +25,7 @@ Decisions (the contract the tests hold):
   every labelled image of the run's slice. COCO image ids = position in the sorted dataset + 1.
 * Pipeline: a thread decodes images and runs the detector ``PREFETCH`` images ahead (bounded
   queue) while the main thread encodes each image once with SAM and decodes all its boxes in one
-  batch. :func:`annotate_image` is the pure per-image step, for engines other than LocalEngine.
+  batch (``BOX_BATCH`` = 300 boxes at most; more are split, for memory). :func:`annotate_image` is the pure per-image step, for engines other than LocalEngine.
 """
 
 from __future__ import annotations
