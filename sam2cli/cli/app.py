@@ -43,8 +43,11 @@ def track(ctx: typer.Context):
 @app.command(context_settings=EXTRA)
 def annotate(ctx: typer.Context):
     """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
-    from sam2cli.engine.annotate import run_annotate
-    raise typer.Exit(run_annotate(resolve(ctx.args), console))
+    from sam2cli.engine.annotate import DET_IMGSZ, run_annotate
+    args = resolve(ctx.args)
+    if not any(a.split("=", 1)[0].strip() == "imgsz" for a in ctx.args):
+        args["imgsz"] = DET_IMGSZ  # annotate's detector size defaults to 640, not the SAM input size
+    raise typer.Exit(run_annotate(args, console))
 
 
 @app.command(context_settings=EXTRA)

@@ -26,6 +26,9 @@ Decisions (the contract the tests hold):
 * Pipeline: a thread decodes images and runs the detector ``PREFETCH`` images ahead (bounded
   queue) while the main thread encodes each image once with SAM and decodes all its boxes in one
   batch (``BOX_BATCH`` = 300 boxes at most; more are split, for memory). :func:`annotate_image` is the pure per-image step, for engines other than LocalEngine.
+* Engines: anything with ``run(items, console, summary) -> Summary`` (:class:`Engine`): ``engine=local``
+  (:class:`LocalEngine`, this process) or ``engine=ray`` (:class:`sam2cli.engine.ray_engine.RayEngine`,
+  a Ray cluster, the optional ``sam2cli[ray]`` extra). Listing, resume and the COCO file stay here.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Protocol
 
 import cv2
 import numpy as np
@@ -180,6 +183,14 @@ def annotate_image(detector: Any, predictor: Any, rgb: np.ndarray, rel: Optional
     return segment(predictor, rgb, dets, save_json)
 
 
+# ----------------------------------------------------------------------------- engines
+
+class Engine(Protocol):
+    """Annotates ``items`` (all still to do), writing each image's files with :func:`write_image`."""
+
+    def run(self, items: list[Item], console: Console, summary: Optional[Summary] = None) -> Summary: ...
+
+
 # ----------------------------------------------------------------------------- local engine
 
 class Prefetcher:
@@ -304,11 +315,13 @@ def write_coco(path: Path, items: list[Item], out_dir: Path, names: dict) -> tup
 # ----------------------------------------------------------------------------- command
 
 def check_engine(engine: Optional[str]) -> None:
-    if engine not in (None, "", "local"):
-        import importlib.util
-        if engine == "ray" and importlib.util.find_spec("ray") is None:
-            raise UsageError('engine=ray needs the ray extra: pip install "sam2cli[ray]"')
-        raise UsageError(f"engine={engine} is not implemented in this version: use engine=local")
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError('engine=ray needs the ray extra: pip install "sam2cli[ray]"') from None
+    elif engine not in (None, "", "local"):
+        raise UsageError(f"engine={engine} is not implemented in this version: use engine=local or engine=ray")
 
 
 def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: Optional[int] = None) -> int:
@@ -328,8 +341,7 @@ def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: 
     if args.get("det_labels") and Path(args["det_labels"]).expanduser().resolve() == out_dir.resolve():
         raise UsageError(f"det_labels={args['det_labels']} is also the output folder: give another output_dir=, "
                          f"e.g. output_dir={out_dir}_seg")
-    from sam2cli.cli.args import load_defaults
-    det_imgsz = args["imgsz"] if args.get("imgsz") not in (None, load_defaults().get("imgsz")) else DET_IMGSZ
+    det_imgsz = args.get("imgsz") or DET_IMGSZ  # the CLI sets 640 unless imgsz= was given
 
     summary, items, seen = Summary(), [], {}
     for index, rel in enumerate(list_images(data)):
@@ -348,13 +360,20 @@ def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: 
     pending = [it for it in items if args.get("overwrite") or not it.label.is_file()]
     summary.skipped = len(items) - len(pending)
 
-    detector = detector or build_detector({**args, "classes": classes}, imgsz=det_imgsz)
+    given, detector = detector, detector or build_detector({**args, "classes": classes}, imgsz=det_imgsz)
     if pending:
-        from .image_predictor import ImagePredictor
-        from .loader import load_model
-        net, _ = load_model(args["sam_model"], args.get("device") or None, sam_imgsz)
-        predictor = ImagePredictor(net, half=bool(args.get("half")))
-        LocalEngine(detector, predictor, classes, args["max_det"], save_json, out_dir).run(pending, console, summary)
+        engine: Engine
+        if args.get("engine") == "ray":
+            from .ray_engine import RayEngine
+            names = detector.names if isinstance(getattr(detector, "names", None), dict) else None
+            engine = RayEngine(args, classes, save_json, out_dir, det_imgsz, sam_imgsz, detector=given, names=names)
+        else:
+            from .image_predictor import ImagePredictor
+            from .loader import load_model
+            net, _ = load_model(args["sam_model"], args.get("device") or None, sam_imgsz)
+            predictor = ImagePredictor(net, half=bool(args.get("half")))
+            engine = LocalEngine(detector, predictor, classes, args["max_det"], save_json, out_dir)
+        engine.run(pending, console, summary)
     shard = f" (shard {i}/{n})" if n > 1 else ""
     console.print(f"{summary.images} image(s) annotated{shard}, {summary.objects} object(s), {summary.empty} empty, "
                   f"{summary.dropped} dropped mask(s), {len(summary.failures)} failure(s), "

@@ -1,0 +1,334 @@
+"""`sam2 annotate … engine=ray workers=N`: the annotate job on a Ray cluster, through Ray Data.
+
+    sam2 annotate data=/shared/ds/images det_model=yolo11x.pt sam_model=sam2.1_b.pt engine=ray workers=8
+
+Decisions (the contract the tests hold):
+
+* Cluster: ``ray_address=`` or ``$RAY_ADDRESS``; with neither a local Ray starts (and stops at the
+  end). A Ray already initialised in this process (a notebook, the tests) is reused and left running.
+* The driver lists what still needs labels (resume) exactly as the local engine does
+  (:func:`sam2cli.engine.annotate.run_annotate`); only that list travels to Ray, in blocks of ``BLOCK``.
+* Pipeline: ``from_items`` -> ``map_batches(decode)`` in CPU tasks (``DECODE_CPUS`` each) ->
+  ``map_batches(Annotator)`` in an actor pool of ``workers`` actors, one detector + SAM each,
+  ``gpus_per_worker`` GPUs each where the cluster has GPUs (fractions share a GPU), ``BATCH`` images
+  a call. The actor runs :func:`annotate_image` (each image encoded once, its boxes decoded in one
+  batch) and :func:`write_image` (sidecar then label, each atomic): the same code as the local
+  engine, so the same inputs, device and models give byte-identical files. Only small per-image
+  stats come back to the driver, which shows progress on the console (stderr in the CLI).
+* Paths are made absolute in the driver; outputs must be on a filesystem every node can reach.
+* Faults: actors restart forever (``max_restarts=-1``) and a batch whose actor died is retried
+  on the restarted actor (``max_task_retries=RETRIES``). Each image's write is an atomic rename of
+  the same bytes, so a retried batch is idempotent; temp files a killed write left behind are
+  removed by the driver at the end. Each image is counted once: only the finished attempt of a
+  batch returns rows. A corrupt image is reported and skipped (decoded in the CPU task, the error
+  travels as data). Errors with a user-facing message (bad label file, missing checkpoint) are
+  raised in the driver as the same exception the local engine raises.
+* Throughput: total images/s over the run's wall time (actor start-up and model loading included)
+  and, per worker (per actor), images/s over its busy time (decode excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+
+from sam2cli.errors import UsageError
+from sam2cli.io.image import load_image
+from .annotate import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
+from .predict import progress_bar
+
+RAY_HINT = 'engine=ray needs the ray extra: pip install "sam2cli[ray]"'
+BLOCK = 4  # images per Ray Data block (one decode task each)
+BATCH = 4  # images per actor call: a retry redoes at most this many
+DECODE_CPUS = 0.25  # logical CPUs a decode task asks for (light work; leaves room beside the actors)
+RETRIES = 3  # retries of a batch whose actor died (a batch that keeps killing its actor fails the run)
+_TEST_HOOKS: dict = {}  # tests only: {"delay": seconds per image, "pid_dir": folder for actor pid files}
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UsageError(RAY_HINT) from None
+    return ray
+
+
+def _is_cuda(device: str) -> bool:
+    return device.startswith("cuda") or device.isdigit()
+
+
+def _abs_if_file(value: Any) -> Any:
+    """A model/labels argument that names an existing path becomes absolute (actors run elsewhere)."""
+    if value in (None, ""):
+        return value
+    p = Path(str(value)).expanduser()
+    return os.path.abspath(p) if p.exists() else value
+
+
+def worker_args(args: dict) -> dict:
+    """The arguments the actors rebuild the detector and SAM from, with portable paths."""
+    out = dict(args)
+    for key in ("sam_model", "det_model", "det_labels"):
+        out[key] = _abs_if_file(args.get(key))
+    return out
+
+
+# ----------------------------------------------------------------------------- remote side
+
+def decode(batch: dict) -> dict:
+    """CPU task: read and decode a block of images (corrupt ones carry their error instead)."""
+    rgbs, hs, ws, errors = [], [], [], []
+    for path in batch["path"]:
+        try:
+            rgb = load_image(str(path))
+            rgbs.append(rgb.tobytes())
+            hs.append(rgb.shape[0])
+            ws.append(rgb.shape[1])
+            errors.append("")
+        except Exception as e:  # reported by the driver, the run goes on (as in the local engine)
+            rgbs.append(b"")
+            hs.append(0)
+            ws.append(0)
+            errors.append(str(e) or type(e).__name__)
+    out = dict(batch)
+    out["rgb"] = np.array(rgbs + [None], dtype=object)[:-1]  # 1-D array of bytes, never 2-D
+    out["h"], out["w"] = np.array(hs, np.int64), np.array(ws, np.int64)
+    out["error"] = np.array(errors, dtype=object)
+    return out
+
+
+class Annotator:
+    """One Ray actor: a detector and a SAM predictor, loaded once; annotates and writes batches."""
+
+    def __init__(self, args: dict, device: str, classes: Optional[list], save_json: bool, out_dir: str,
+                 det_imgsz: int, sam_imgsz: Optional[int], detector: Any = None, hooks: Optional[dict] = None):
+        import ray
+
+        self.classes, self.max_det, self.save_json = classes, int(args["max_det"]), save_json
+        self.json_dir = Path(out_dir) if save_json else None
+        self.hooks = hooks or {}
+        ctx = ray.get_runtime_context()
+        self.actor_id = ctx.get_actor_id() or f"pid{os.getpid()}"
+        self.where = f"{ray.util.get_node_ip_address()} pid {os.getpid()}"
+        self.sent_names: dict = {}
+        self.init_error: Optional[BaseException] = None
+        try:  # a failure here is deterministic: report it through the results, not by dying (no restart loop)
+            from .detectors import build_detector
+            from .image_predictor import ImagePredictor
+            from .loader import load_model
+
+            self.detector = detector or build_detector({**args, "classes": classes, "device": device},
+                                                       imgsz=det_imgsz)
+            net, _ = load_model(args["sam_model"], device or None, sam_imgsz)
+            self.predictor = ImagePredictor(net, half=bool(args.get("half")))
+        except Exception as e:
+            self.init_error = e
+        if self.hooks.get("pid_dir"):
+            Path(self.hooks["pid_dir"], str(os.getpid())).write_text(self.actor_id)
+
+    def _names_update(self) -> str:
+        names = dict(getattr(self.detector, "names", {}) or {})
+        new = {int(k): str(v) for k, v in names.items() if self.sent_names.get(k) != v}
+        self.sent_names.update(names)
+        return json.dumps(new) if new else ""
+
+    def __call__(self, batch: dict) -> dict:
+        n = len(batch["path"])
+        rows: dict[str, list] = {k: [] for k in ("rel", "images", "objects", "dropped", "empty", "error", "fatal",
+                                                 "seconds", "worker", "where", "names")}
+        for k in range(n):
+            t0 = time.perf_counter()
+            rel, error, fatal, st, lines, names = str(batch["rel"][k]), str(batch["error"][k]), b"", {}, [], ""
+            if self.init_error is not None:
+                fatal = _pickle_error(self.init_error)
+            elif not error:
+                h, w = int(batch["h"][k]), int(batch["w"][k])
+                rgb = np.frombuffer(batch["rgb"][k], np.uint8).reshape(h, w, 3).copy()
+                it = Item(int(batch["index"][k]), Path(rel), Path(str(batch["path"][k])), Path(str(batch["label"][k])))
+                try:
+                    lines, records, st = annotate_image(self.detector, self.predictor, rgb, it.rel, self.classes,
+                                                        self.max_det, self.save_json)
+                    if self.hooks.get("delay"):
+                        time.sleep(float(self.hooks["delay"]))
+                    write_image(it, lines, records, (h, w), self.json_dir)
+                except Exception as e:
+                    from sam2cli.errors import SAM2Error
+                    if not isinstance(e, SAM2Error):
+                        raise
+                    fatal = _pickle_error(e)
+                names = self._names_update()
+            done = not error and not fatal
+            rows["rel"].append(rel)
+            rows["images"].append(int(done))
+            rows["objects"].append(int(st.get("objects", 0)))
+            rows["dropped"].append(int(st.get("dropped", 0)))
+            rows["empty"].append(int(done and not lines))
+            rows["error"].append(error)
+            rows["fatal"].append(fatal)
+            rows["seconds"].append(time.perf_counter() - t0)
+            rows["worker"].append(self.actor_id)
+            rows["where"].append(self.where)
+            rows["names"].append(names)
+        out = {k: np.array(v + [None], dtype=object)[:-1] for k, v in rows.items()}
+        for k in ("images", "objects", "dropped", "empty"):
+            out[k] = np.array(rows[k], np.int64)
+        out["seconds"] = np.array(rows["seconds"], np.float64)
+        return out
+
+
+def _pickle_error(e: BaseException) -> bytes:
+    try:
+        return pickle.dumps(e)
+    except Exception:
+        from sam2cli.errors import SAM2Error
+        return pickle.dumps(SAM2Error(f"{type(e).__name__}: {e}"))
+
+
+# ----------------------------------------------------------------------------- driver side
+
+class RayEngine:
+    """The annotate job on Ray: ``RayEngine(args, ...).run(items, console, summary) -> Summary``."""
+
+    def __init__(self, args: dict, classes: Optional[list] = None, save_json: bool = False,
+                 out_dir: Optional[Path] = None, det_imgsz: int = 640, sam_imgsz: Optional[int] = None,
+                 detector: Any = None, names: Optional[dict] = None):
+        """``detector``: an object to ship to every actor instead of building one there from ``args``;
+        ``names``: a dict the detectors' class names are merged into (for the COCO categories)."""
+        self.args, self.classes, self.save_json = args, classes, save_json
+        self.out_dir = Path(out_dir) if out_dir is not None else Path(".")
+        self.det_imgsz, self.sam_imgsz = det_imgsz, sam_imgsz
+        self.detector, self.names = detector, names
+        self.workers = int(args.get("workers") or 1)
+        gpw = args.get("gpus_per_worker", 1.0)
+        if gpw is None or isinstance(gpw, bool) or not isinstance(gpw, (int, float)) or gpw < 0:
+            raise UsageError(f"gpus_per_worker={gpw} is not valid: expected a number >= 0, e.g. 1 or 0.5")
+        self.gpus_per_worker = float(gpw)
+
+    # -- cluster
+    def _connect(self, ray: Any) -> bool:
+        """Connect to (or start) Ray; True when this call started it (and so stops it)."""
+        if ray.is_initialized():
+            return False
+        address = self.args.get("ray_address") or os.environ.get("RAY_ADDRESS") or None
+        verbose = bool(self.args.get("verbose"))
+        kw = dict(log_to_driver=verbose, logging_level="INFO" if verbose else "WARNING")
+        try:
+            if address:
+                ray.init(address=str(address), **kw)
+            else:
+                ray.init(include_dashboard=False, **kw)
+        except ConnectionError as e:
+            raise UsageError(f"cannot reach the Ray cluster at ray_address={address} ({e}): start it "
+                             "(ray up / ray start --head) or leave ray_address and RAY_ADDRESS unset "
+                             "for a local Ray") from None
+        return True
+
+    def _resources(self, ray: Any, console: Console) -> tuple[dict, str]:
+        """The actors' resource request and the device string they load models on."""
+        device = str(self.args.get("device") or "").strip().lower()
+        res = ray.cluster_resources()
+        gpus, cpus = float(res.get("GPU", 0)), float(res.get("CPU", 1))
+        want_gpu = self.gpus_per_worker > 0 and (_is_cuda(device) or (device == "" and gpus > 0))
+        if want_gpu:
+            if gpus < self.gpus_per_worker * self.workers:
+                console.print(f"[yellow]ray: {self.workers} worker(s) x {self.gpus_per_worker:g} GPU asked, "
+                              f"the cluster has {gpus:g} GPU(s) now: workers wait for GPUs (autoscaler)[/]",
+                              highlight=False)
+            return {"num_gpus": self.gpus_per_worker, "num_cpus": 1}, "cuda"  # Ray sets CUDA_VISIBLE_DEVICES
+        # CPU only: leave room for the decode tasks beside the actors
+        return {"num_cpus": max(0.25, min(1.0, (cpus - DECODE_CPUS * 2) / self.workers))}, ("cpu" if device in ("", "cpu") else device)
+
+    # -- run
+    def run(self, items: list[Item], console: Console, summary: Optional[Summary] = None) -> Summary:
+        s = summary or Summary()
+        if not items:
+            return s
+        ray = import_ray()
+        t_start = time.perf_counter()
+        started = self._connect(ray)
+        try:
+            self._run(ray, items, console, s, time.perf_counter() - t_start)
+        finally:
+            dests = [it.label for it in items] + [sidecar_path(self.out_dir, it.rel) for it in items] * self.save_json
+            clean_stale_temps(dests)  # what writes in killed workers left behind
+            if started:
+                ray.shutdown()
+        return s
+
+    def _run(self, ray: Any, items: list[Item], console: Console, s: Summary, init_s: float) -> None:
+        from ray.data import ActorPoolStrategy, DataContext
+
+        ctx = DataContext.get_current()
+        saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start") if hasattr(ctx, k)}
+        for k in saved:
+            setattr(ctx, k, bool(self.args.get("verbose")))
+        try:
+            resources, device = self._resources(ray, console)
+            rows = [{"index": it.index, "rel": it.rel.as_posix(), "path": os.path.abspath(it.path),
+                     "label": os.path.abspath(it.label)} for it in items]
+            nblocks = max(1, -(-len(rows) // BLOCK))
+            ds = ray.data.from_items(rows, **_blocks_kw(ray, nblocks))
+            ds = ds.map_batches(decode, batch_size=None, batch_format="numpy", num_cpus=DECODE_CPUS)
+            ctor = dict(args=worker_args(self.args), device=device, classes=self.classes, save_json=self.save_json,
+                        out_dir=os.path.abspath(self.out_dir), det_imgsz=self.det_imgsz, sam_imgsz=self.sam_imgsz,
+                        detector=self.detector, hooks=dict(_TEST_HOOKS))
+            ds = ds.map_batches(Annotator, batch_size=BATCH, batch_format="numpy", fn_constructor_kwargs=ctor,
+                                compute=ActorPoolStrategy(size=self.workers), max_restarts=-1,
+                                max_task_retries=RETRIES, **resources)
+            per: dict[str, dict] = {}
+            t0 = time.perf_counter()
+            done = 0
+            with progress_bar(console) as bar:
+                task = bar.add_task(f"annotate (ray, {self.workers} worker(s))", total=len(items), rate="")
+                for r in ds.iter_rows():
+                    if r["fatal"]:
+                        raise pickle.loads(r["fatal"])
+                    rel = str(r["rel"])
+                    if r["error"]:
+                        s.failures.append((rel, str(r["error"])))
+                        console.print(f"[yellow]skipped[/] {escape(rel)}: {escape(str(r['error']))}", highlight=False)
+                    s.images += int(r["images"])
+                    s.objects += int(r["objects"])
+                    s.dropped += int(r["dropped"])
+                    s.empty += int(r["empty"])
+                    if r["names"] and self.names is not None:
+                        for k, v in json.loads(r["names"]).items():
+                            self.names.setdefault(int(k), v)
+                    w = per.setdefault(str(r["worker"]), {"images": 0, "busy": 0.0, "where": []})
+                    w["images"] += int(r["images"])
+                    w["busy"] += float(r["seconds"])
+                    if r["where"] not in w["where"]:
+                        w["where"].append(str(r["where"]))
+                    done += 1
+                    bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} img/s")
+            wall = time.perf_counter() - t0
+            console.print(throughput_line(s.images, wall, init_s, self.workers, per), highlight=False)
+        finally:
+            for k, v in saved.items():
+                setattr(ctx, k, v)
+
+
+def _blocks_kw(ray: Any, n: int) -> dict:
+    import inspect
+    params = inspect.signature(ray.data.from_items).parameters
+    return {"override_num_blocks": n} if "override_num_blocks" in params else {"parallelism": n}
+
+
+def throughput_line(images: int, wall: float, init_s: float, workers: int, per: dict) -> str:
+    """``ray: N image(s) in T s, R img/s total …; worker 1: …`` (per worker: over its busy time)."""
+    parts = [f"ray: {images} image(s) in {wall:.1f} s, {images / max(wall, 1e-9):.2f} img/s total with "
+             f"{workers} worker(s) (actor start-up and model loading included; Ray connect {init_s:.1f} s)"]
+    for k, (_, w) in enumerate(sorted(per.items(), key=lambda kv: kv[1]["where"][0]), 1):
+        rate = w["images"] / w["busy"] if w["busy"] > 0 else 0.0
+        restarts = f", restarted {len(w['where']) - 1}x" if len(w["where"]) > 1 else ""
+        parts.append(f"worker {k} ({w['where'][-1]}{restarts}): {w['images']} image(s), {rate:.2f} img/s busy")
+    return escape("; ".join(parts))

@@ -1,0 +1,1 @@
+"""Training: losses, prompt simulation, data and the `sam2 train` loop."""
