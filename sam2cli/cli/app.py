@@ -51,6 +51,16 @@ def annotate(ctx: typer.Context):
 
 
 @app.command(context_settings=EXTRA)
+def train(ctx: typer.Context):
+    """Fine-tune SAM 2 on your masks (YOLO-seg, COCO or DAVIS data), or train a config from scratch."""
+    from sam2cli.train.trainer import run_train
+    args = resolve(ctx.args)
+    if not any(a.split("=", 1)[0].strip() == "imgsz" for a in ctx.args):
+        args["imgsz"] = None  # train at the model's own input size unless imgsz= is given
+    raise typer.Exit(run_train(args, console))
+
+
+@app.command(context_settings=EXTRA)
 def info(ctx: typer.Context):
     """Describe a model: variant, version, parameters, file size, device."""
     from sam2cli.engine.sam import SAM

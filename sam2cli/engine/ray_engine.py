@@ -16,8 +16,9 @@ Decisions (the contract the tests hold):
   engine, so the same inputs, device and models give byte-identical files. Only small per-image
   stats come back to the driver, which shows progress on the console (stderr in the CLI).
 * Paths are made absolute in the driver; outputs must be on a filesystem every node can reach.
-* Faults: actors restart forever (``max_restarts=-1``) and a batch whose actor died is retried
-  on the restarted actor (``max_task_retries=RETRIES``). Each image's write is an atomic rename of
+* Faults: Ray Data's actor pools restart a dead actor (``max_restarts=-1``) and retry the batch it
+  was running on the restarted actor (``max_task_retries``; Ray Data's defaults since 2.4, which we
+  keep: passing them is deprecated in recent Ray). Each image's write is an atomic rename of
   the same bytes, so a retried batch is idempotent; temp files a killed write left behind are
   removed by the driver at the end. Each image is counted once: only the finished attempt of a
   batch returns rows. A corrupt image is reported and skipped (decoded in the CPU task, the error
@@ -30,6 +31,7 @@ Decisions (the contract the tests hold):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import time
@@ -49,7 +51,6 @@ RAY_HINT = 'engine=ray needs the ray extra: pip install "sam2cli[ray]"'
 BLOCK = 4  # images per Ray Data block (one decode task each)
 BATCH = 4  # images per actor call: a retry redoes at most this many
 DECODE_CPUS = 0.25  # logical CPUs a decode task asks for (light work; leaves room beside the actors)
-RETRIES = 3  # retries of a batch whose actor died (a batch that keeps killing its actor fails the run)
 _TEST_HOOKS: dict = {}  # tests only: {"delay": seconds per image, "pid_dir": folder for actor pid files}
 
 
@@ -75,10 +76,16 @@ def _abs_if_file(value: Any) -> Any:
 
 
 def worker_args(args: dict) -> dict:
-    """The arguments the actors rebuild the detector and SAM from, with portable paths."""
+    """The arguments the actors rebuild the detector and SAM from, with portable paths. SAM's
+    checkpoint is resolved (downloaded if need be) here, once: put the weights directory
+    (``$SAM2CLI_WEIGHTS_DIR``) on the shared filesystem and no node downloads it again."""
+    from sam2cli.io.weights import resolve_weights
+
     out = dict(args)
-    for key in ("sam_model", "det_model", "det_labels"):
+    for key in ("det_model", "det_labels"):
         out[key] = _abs_if_file(args.get(key))
+    out["sam_model_name"] = args["sam_model"]  # a node that cannot see the resolved file resolves the name itself
+    out["sam_model"] = os.path.abspath(resolve_weights(args["sam_model"]))
     return out
 
 
@@ -110,8 +117,12 @@ class Annotator:
     """One Ray actor: a detector and a SAM predictor, loaded once; annotates and writes batches."""
 
     def __init__(self, args: dict, device: str, classes: Optional[list], save_json: bool, out_dir: str,
-                 det_imgsz: int, sam_imgsz: Optional[int], detector: Any = None, hooks: Optional[dict] = None):
+                 det_imgsz: int, sam_imgsz: Optional[int], threads: int = 1, detector: Any = None,
+                 hooks: Optional[dict] = None):
         import ray
+        import torch
+
+        torch.set_num_threads(threads)  # CPU work: the CPUs this actor asked for (Ray's default is floor(num_cpus))
 
         self.classes, self.max_det, self.save_json = classes, int(args["max_det"]), save_json
         self.json_dir = Path(out_dir) if save_json else None
@@ -119,6 +130,7 @@ class Annotator:
         ctx = ray.get_runtime_context()
         self.actor_id = ctx.get_actor_id() or f"pid{os.getpid()}"
         self.where = f"{ray.util.get_node_ip_address()} pid {os.getpid()}"
+        self.restarted = bool(getattr(ctx, "was_current_actor_reconstructed", False))
         self.sent_names: dict = {}
         self.init_error: Optional[BaseException] = None
         try:  # a failure here is deterministic: report it through the results, not by dying (no restart loop)
@@ -128,7 +140,8 @@ class Annotator:
 
             self.detector = detector or build_detector({**args, "classes": classes, "device": device},
                                                        imgsz=det_imgsz)
-            net, _ = load_model(args["sam_model"], device or None, sam_imgsz)
+            sam = args["sam_model"] if Path(args["sam_model"]).is_file() else args["sam_model_name"]
+            net, _ = load_model(sam, device or None, sam_imgsz)
             self.predictor = ImagePredictor(net, half=bool(args.get("half")))
         except Exception as e:
             self.init_error = e
@@ -144,7 +157,7 @@ class Annotator:
     def __call__(self, batch: dict) -> dict:
         n = len(batch["path"])
         rows: dict[str, list] = {k: [] for k in ("rel", "images", "objects", "dropped", "empty", "error", "fatal",
-                                                 "seconds", "worker", "where", "names")}
+                                                 "seconds", "worker", "where", "restarted", "names")}
         for k in range(n):
             t0 = time.perf_counter()
             rel, error, fatal, st, lines, names = str(batch["rel"][k]), str(batch["error"][k]), b"", {}, [], ""
@@ -177,11 +190,13 @@ class Annotator:
             rows["seconds"].append(time.perf_counter() - t0)
             rows["worker"].append(self.actor_id)
             rows["where"].append(self.where)
+            rows["restarted"].append(self.restarted)
             rows["names"].append(names)
         out = {k: np.array(v + [None], dtype=object)[:-1] for k, v in rows.items()}
         for k in ("images", "objects", "dropped", "empty"):
             out[k] = np.array(rows[k], np.int64)
         out["seconds"] = np.array(rows["seconds"], np.float64)
+        out["restarted"] = np.array(rows["restarted"], bool)
         return out
 
 
@@ -232,20 +247,22 @@ class RayEngine:
                              "for a local Ray") from None
         return True
 
-    def _resources(self, ray: Any, console: Console) -> tuple[dict, str]:
-        """The actors' resource request and the device string they load models on."""
+    def _resources(self, ray: Any, console: Console, workers: int) -> tuple[dict, str, int]:
+        """The actors' resource request, the device they load models on and their torch CPU threads."""
         device = str(self.args.get("device") or "").strip().lower()
-        res = ray.cluster_resources()
-        gpus, cpus = float(res.get("GPU", 0)), float(res.get("CPU", 1))
+        gpus = float(ray.cluster_resources().get("GPU", 0))
         want_gpu = self.gpus_per_worker > 0 and (_is_cuda(device) or (device == "" and gpus > 0))
         if want_gpu:
-            if gpus < self.gpus_per_worker * self.workers:
-                console.print(f"[yellow]ray: {self.workers} worker(s) x {self.gpus_per_worker:g} GPU asked, "
+            if gpus < self.gpus_per_worker * workers:
+                console.print(f"[yellow]ray: {workers} worker(s) x {self.gpus_per_worker:g} GPU asked, "
                               f"the cluster has {gpus:g} GPU(s) now: workers wait for GPUs (autoscaler)[/]",
                               highlight=False)
-            return {"num_gpus": self.gpus_per_worker, "num_cpus": 1}, "cuda"  # Ray sets CUDA_VISIBLE_DEVICES
-        # CPU only: leave room for the decode tasks beside the actors
-        return {"num_cpus": max(0.25, min(1.0, (cpus - DECODE_CPUS * 2) / self.workers))}, ("cpu" if device in ("", "cpu") else device)
+            return {"num_gpus": self.gpus_per_worker, "num_cpus": 1}, "cuda", 1  # Ray sets CUDA_VISIBLE_DEVICES
+        # CPU only: share the CPUs of the nodes, leaving room for the decode tasks beside the actors
+        per_node = [float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+        cpus, node_max = sum(per_node) or 1.0, max(per_node, default=1.0)
+        num_cpus = max(0.25, min(node_max - DECODE_CPUS, (cpus - 2 * DECODE_CPUS) / workers))
+        return {"num_cpus": num_cpus}, ("cpu" if device in ("", "cpu") else device), max(1, round(num_cpus))
 
     # -- run
     def run(self, items: list[Item], console: Console, summary: Optional[Summary] = None) -> Summary:
@@ -253,10 +270,11 @@ class RayEngine:
         if not items:
             return s
         ray = import_ray()
+        wargs = worker_args(self.args)  # a missing checkpoint fails here, before Ray starts
         t_start = time.perf_counter()
         started = self._connect(ray)
         try:
-            self._run(ray, items, console, s, time.perf_counter() - t_start)
+            self._run(ray, items, console, s, wargs, time.perf_counter() - t_start)
         finally:
             dests = [it.label for it in items] + [sidecar_path(self.out_dir, it.rel) for it in items] * self.save_json
             clean_stale_temps(dests)  # what writes in killed workers left behind
@@ -264,29 +282,30 @@ class RayEngine:
                 ray.shutdown()
         return s
 
-    def _run(self, ray: Any, items: list[Item], console: Console, s: Summary, init_s: float) -> None:
+    def _run(self, ray: Any, items: list[Item], console: Console, s: Summary, wargs: dict, init_s: float) -> None:
         from ray.data import ActorPoolStrategy, DataContext
 
-        ctx = DataContext.get_current()
+        ctx = DataContext.get_current()  # our progress bar replaces Ray Data's (and its INFO logs)
         saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start") if hasattr(ctx, k)}
+        quiet = _Quiet() if not self.args.get("verbose") else None
         for k in saved:
-            setattr(ctx, k, bool(self.args.get("verbose")))
+            setattr(ctx, k, quiet is None)
         try:
-            resources, device = self._resources(ray, console)
+            size = max(1, min(self.workers, -(-len(items) // BATCH)))  # no idle actors for a short list
+            resources, device, threads = self._resources(ray, console, size)
             rows = [{"index": it.index, "rel": it.rel.as_posix(), "path": os.path.abspath(it.path),
                      "label": os.path.abspath(it.label)} for it in items]
             nblocks = max(1, -(-len(rows) // BLOCK))
             ds = ray.data.from_items(rows, **_blocks_kw(ray, nblocks))
             ds = ds.map_batches(decode, batch_size=None, batch_format="numpy", num_cpus=DECODE_CPUS)
-            ctor = dict(args=worker_args(self.args), device=device, classes=self.classes, save_json=self.save_json,
+            ctor = dict(args=wargs, device=device, classes=self.classes, save_json=self.save_json,
                         out_dir=os.path.abspath(self.out_dir), det_imgsz=self.det_imgsz, sam_imgsz=self.sam_imgsz,
-                        detector=self.detector, hooks=dict(_TEST_HOOKS))
+                        threads=threads, detector=self.detector, hooks=dict(_TEST_HOOKS))
             ds = ds.map_batches(Annotator, batch_size=BATCH, batch_format="numpy", fn_constructor_kwargs=ctor,
-                                compute=ActorPoolStrategy(size=self.workers), max_restarts=-1,
-                                max_task_retries=RETRIES, **resources)
+                                compute=ActorPoolStrategy(size=size), **resources)
             per: dict[str, dict] = {}
             t0 = time.perf_counter()
-            done = 0
+            done, first = 0, None
             with progress_bar(console) as bar:
                 task = bar.add_task(f"annotate (ray, {self.workers} worker(s))", total=len(items), rate="")
                 for r in ds.iter_rows():
@@ -303,18 +322,41 @@ class RayEngine:
                     if r["names"] and self.names is not None:
                         for k, v in json.loads(r["names"]).items():
                             self.names.setdefault(int(k), v)
-                    w = per.setdefault(str(r["worker"]), {"images": 0, "busy": 0.0, "where": []})
+                    w = per.setdefault(str(r["worker"]), {"images": 0, "busy": 0.0, "where": [], "restarted": False})
                     w["images"] += int(r["images"])
                     w["busy"] += float(r["seconds"])
+                    w["restarted"] |= bool(r["restarted"])
                     if r["where"] not in w["where"]:
                         w["where"].append(str(r["where"]))
                     done += 1
+                    first = first or time.perf_counter()
                     bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} img/s")
             wall = time.perf_counter() - t0
-            console.print(throughput_line(s.images, wall, init_s, self.workers, per), highlight=False)
+            console.print(throughput_line(s.images, wall, init_s, size, per, (first or t0) - t0), highlight=False)
         finally:
             for k, v in saved.items():
                 setattr(ctx, k, v)
+            if quiet is not None:
+                quiet.close()
+
+
+class _Quiet(logging.Filter):
+    """While installed: Ray Data logs warnings and errors only, and not that its progress bars are off."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logger = logging.getLogger("ray.data")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.WARNING)
+        self.progress = logging.getLogger("ray.data._internal.progress")
+        self.progress.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    def close(self) -> None:
+        self.logger.setLevel(self.level)
+        self.progress.removeFilter(self)
 
 
 def _blocks_kw(ray: Any, n: int) -> dict:
@@ -323,12 +365,13 @@ def _blocks_kw(ray: Any, n: int) -> dict:
     return {"override_num_blocks": n} if "override_num_blocks" in params else {"parallelism": n}
 
 
-def throughput_line(images: int, wall: float, init_s: float, workers: int, per: dict) -> str:
-    """``ray: N image(s) in T s, R img/s total …; worker 1: …`` (per worker: over its busy time)."""
-    parts = [f"ray: {images} image(s) in {wall:.1f} s, {images / max(wall, 1e-9):.2f} img/s total with "
-             f"{workers} worker(s) (actor start-up and model loading included; Ray connect {init_s:.1f} s)"]
+def throughput_line(images: int, wall: float, init_s: float, workers: int, per: dict, first_s: float = 0.0) -> str:
+    """``ray: N image(s) in T s with W worker(s), R img/s total …; worker 1 (…): …`` (per worker: over
+    its busy time, i.e. detector + SAM + writes; their sum is the pool's steady-state rate)."""
+    parts = [f"ray: {images} image(s) in {wall:.1f} s with {workers} worker(s), {images / max(wall, 1e-9):.2f} img/s "
+             f"total (start-up included: first results after {first_s:.1f} s; Ray connect {init_s:.1f} s)"]
     for k, (_, w) in enumerate(sorted(per.items(), key=lambda kv: kv[1]["where"][0]), 1):
         rate = w["images"] / w["busy"] if w["busy"] > 0 else 0.0
-        restarts = f", restarted {len(w['where']) - 1}x" if len(w["where"]) > 1 else ""
+        restarts = ", restarted" if w["restarted"] or len(w["where"]) > 1 else ""
         parts.append(f"worker {k} ({w['where'][-1]}{restarts}): {w['images']} image(s), {rate:.2f} img/s busy")
     return escape("; ".join(parts))

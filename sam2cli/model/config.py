@@ -32,6 +32,10 @@ class ModelConfig:
     num_maskmem: int = 7
     max_obj_ptrs: int = 16
     memory_attention_layers: int = 4
+    memory_attention_ffn: int = 2048
+    decoder_heads: int = 8
+    decoder_mlp_dim: int = 2048
+    iou_head_hidden_dim: int = 256
     sigmoid_scale_for_mem_enc: float = 20.0
     sigmoid_bias_for_mem_enc: float = -10.0
     binarize_mask_from_pts_for_mem_enc: bool = True

@@ -22,10 +22,10 @@ class DecoderOutput(NamedTuple):
 
 class MaskDecoder(nn.Module):
     def __init__(self, dim: int = 256, num_multimask: int = 3, stability_delta: float = 0.05,
-                 stability_thresh: float = 0.98):
+                 stability_thresh: float = 0.98, num_heads: int = 8, mlp_dim: int = 2048, iou_hidden_dim: int = 256):
         super().__init__()
         self.num_mask_tokens = num_multimask + 1
-        self.transformer = TwoWayTransformer(depth=2, dim=dim, num_heads=8, mlp_dim=2048)
+        self.transformer = TwoWayTransformer(depth=2, dim=dim, num_heads=num_heads, mlp_dim=mlp_dim)
         self.iou_token = nn.Embedding(1, dim)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, dim)
         self.obj_score_token = nn.Embedding(1, dim)
@@ -41,7 +41,7 @@ class MaskDecoder(nn.Module):
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
         )
-        self.iou_prediction_head = MLP(dim, 256, self.num_mask_tokens, 3, sigmoid_output=True)
+        self.iou_prediction_head = MLP(dim, iou_hidden_dim, self.num_mask_tokens, 3, sigmoid_output=True)
         self.pred_obj_score_head = MLP(dim, dim, 1, 3)
         self.stability_delta = stability_delta
         self.stability_thresh = stability_thresh

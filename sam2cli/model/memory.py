@@ -102,9 +102,9 @@ class MemoryAttentionLayer(nn.Module):
 
 
 class MemoryAttention(nn.Module):
-    def __init__(self, d_model: int = 256, kv_dim: int = 64, num_layers: int = 4):
+    def __init__(self, d_model: int = 256, kv_dim: int = 64, num_layers: int = 4, dim_feedforward: int = 2048):
         super().__init__()
-        self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, kv_dim) for _ in range(num_layers))
+        self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, kv_dim, dim_feedforward) for _ in range(num_layers))
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, curr: torch.Tensor, curr_pos: torch.Tensor, memory: torch.Tensor,

@@ -64,7 +64,7 @@ class SAM2Model(nn.Module):
         trunk = Hiera(t.embed_dim, t.num_heads, t.stages, t.global_att_blocks, t.window_spec,
                       t.window_pos_embed_bkg_spatial_size)
         self.image_encoder = ImageEncoder(trunk, FpnNeck(d, t.channel_list, cfg.fpn_top_down_levels))
-        self.memory_attention = MemoryAttention(d, m, cfg.memory_attention_layers)
+        self.memory_attention = MemoryAttention(d, m, cfg.memory_attention_layers, cfg.memory_attention_ffn)
         self.memory_encoder = MemoryEncoder(d, m)
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(cfg.num_maskmem, 1, 1, m))
         self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, d))
@@ -73,7 +73,8 @@ class SAM2Model(nn.Module):
         self.no_obj_ptr = nn.Parameter(torch.zeros(1, d))
         self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, m)) if cfg.no_obj_embed_spatial else None
         self.sam_prompt_encoder = PromptEncoder(d, cfg.image_size, cfg.backbone_stride)
-        self.sam_mask_decoder = MaskDecoder(d, 3, cfg.stability_delta, cfg.stability_thresh)
+        self.sam_mask_decoder = MaskDecoder(d, 3, cfg.stability_delta, cfg.stability_thresh, cfg.decoder_heads,
+                                            cfg.decoder_mlp_dim, cfg.iou_head_hidden_dim)
         self.obj_ptr_proj = MLP(d, d, d, 3)
         self.obj_ptr_tpos_proj = nn.Linear(d, m) if cfg.proj_tpos_enc_in_obj_ptrs else nn.Identity()
         for p in (self.maskmem_tpos_enc, self.no_mem_embed, self.no_mem_pos_enc, self.no_obj_ptr,

@@ -56,10 +56,10 @@ def _norm_key(k: str) -> str:
     return k.rstrip("_")  # "class_" -> "class"
 
 
-def _num_objects(b: int, device) -> float:
+def _num_objects(b: int, device, sync: bool = True) -> float:
     """B, averaged over DDP ranks when a process group is up (as the reference does), at least 1."""
     n = torch.tensor(float(b), device=device)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if sync and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(n)
         n = n / torch.distributed.get_world_size()
     return max(float(n), 1.0)
@@ -128,6 +128,7 @@ class SAM2Loss:
         self.supervise_all_iou = supervise_all_iou
         self.iou_use_l1_loss = iou_use_l1_loss
         self.pred_obj_scores = pred_obj_scores
+        self.sync_num_objects = True  # all-reduce the object count under DDP (the reference's choice)
         self.obj_focal_alpha = obj_focal_alpha
         self.obj_focal_gamma = obj_focal_gamma
 
@@ -137,7 +138,7 @@ class SAM2Loss:
             raise ValueError(f"{len(preds)} frames of predictions but {len(frame_targets)} frames of targets")
         if not frame_targets:
             raise ValueError("no frames to compute a loss on")
-        num_objects = _num_objects(frame_targets[0].shape[0], frame_targets[0].device)
+        num_objects = _num_objects(frame_targets[0].shape[0], frame_targets[0].device, self.sync_num_objects)
         totals = {k: 0.0 for k in TERMS}
         for steps, tgt in zip(preds, frame_targets):
             tgt_bool = tgt > 0

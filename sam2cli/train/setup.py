@@ -1,0 +1,56 @@
+"""What a training run starts from: the model (checkpoint, config, or a run to resume) and the
+train/val datasets, all validated before the first step."""
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+
+from sam2cli.errors import UsageError
+from sam2cli.io.model_cfg import get_config, registry
+from sam2cli.io.weights import resolve_weights
+from sam2cli.model.checkpoint import build_model, read_state_dict
+from sam2cli.model.sam2 import SAM2Model
+
+
+def find_last(project: str) -> Path:
+    runs = sorted(Path(project).glob("train*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise UsageError(f"resume=True but no {project}/train*/weights/last.pt exists; give resume=path/to/last.pt")
+    return runs[-1]
+
+
+def load_train_model(args: Dict[str, Any], device) -> Tuple[SAM2Model, int, Optional[dict]]:
+    """-> (model on device, first epoch, resume state or None)."""
+    if args["resume"]:
+        last = find_last(args["project"]) if args["resume"] is True else Path(args["resume"])
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "epoch" not in state:
+            raise UsageError(f"{last} is not a sam2cli training checkpoint (no epoch); use model= to fine-tune it")
+        model = build_model(None, last, registry().values()).to(device)
+        state["run_dir"] = str(last.parent.parent)
+        return model, int(state["epoch"]) + 1, state
+    name = str(args["model"])
+    if name.endswith((".yaml", ".yml")) or (not Path(name).suffix == ".pt" and name in registry()):
+        model = SAM2Model(get_config(name))  # from scratch
+    else:
+        model = build_model(None, resolve_weights(name), registry().values())
+    if args.get("imgsz") and args["imgsz"] != model.image_size:
+        model.set_image_size(args["imgsz"])
+    return model.to(device), 0, None
+
+
+def open_splits(args: Dict[str, Any]):
+    """-> (train dataset, val dataset, is_video); malformed data fails here, before training."""
+    from .datasets import VideoDataset, check_dataset, open_dataset
+    if not args["data"]:
+        raise UsageError("data= is required: a YOLO data.yaml, a COCO instances .json or a DAVIS folder")
+    kw = {}
+    train = open_dataset(args["data"], "train")
+    val = open_dataset(args["data"], "val")
+    for ds in (train, val):
+        if isinstance(ds, VideoDataset):
+            ds.clip_len, ds.max_objects = args["clip_len"], args["max_objects"]
+        check_dataset(ds)
+    del kw
+    return train, val, isinstance(train, VideoDataset)

@@ -1,0 +1,203 @@
+"""`sam2 train`: fine-tune SAM 2 (or train a config from scratch) on images or videos.
+
+Each sample gets its own random generator seeded by (seed, epoch, index), for its augmentation and
+its simulated prompts, so a run is reproducible and a DDP run (torchrun, gloo or nccl) computes the
+same update as one process with the same global batch. The loss is the mean over samples of
+SAM 2's multi-step loss. Checkpoints are in the official format ({"model": state_dict}, official
+names): Meta's code loads weights/best.pt and weights/last.pt with strict=True.
+"""
+
+import csv
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.console import Console
+
+from sam2cli.engine.device import autocast, select_device
+from sam2cli.errors import UsageError
+from sam2cli.io.writers import increment_dir
+from .batches import clip_item, image_item
+from .evaluate import evaluate
+from .losses import SAM2Loss
+from .optim import build_optimizer, freeze, lr_factor, set_lr
+from .setup import load_train_model, open_splits
+from .steps import prompted_frame, video_clip
+
+COLUMNS = ["epoch", "train/loss", "train/mask", "train/dice", "train/iou", "train/class", "lr", "seconds"]
+
+
+def sample_gen(seed: int, epoch: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 10_007 + index)
+
+
+class StepLoss(torch.nn.Module):
+    """One training step's loss as a module, so that DistributedDataParallel can wrap it:
+    forward(epoch, indices) -> (mean over samples of SAM 2's core loss, logged terms)."""
+
+    def __init__(self, model, loss_fn: SAM2Loss, args: Dict[str, Any], dataset, video: bool):
+        super().__init__()
+        self.model, self.loss_fn, self.args, self.dataset, self.video = model, loss_fn, args, dataset, video
+
+    def sample_loss(self, epoch: int, index: int) -> Optional[Dict[str, torch.Tensor]]:
+        gen = sample_gen(self.args["seed"], epoch, index)
+        aug, size, dev = bool(self.args["augment"]), self.model.image_size, self.model.no_obj_ptr.device
+        if self.video:
+            frames, masks = clip_item(self.dataset[index], size, gen, aug)
+            if masks.shape[1] == 0:
+                return None
+            preds = video_clip(self.model, frames.to(dev), masks[:, :, None].to(dev), gen, self.args["n_correct"])
+            return self.loss_fn(preds, masks.to(dev))
+        image, masks = image_item(self.dataset[index], size, gen, self.args["max_objects"], aug)
+        if len(masks) == 0:
+            return None
+        feats = self.model.encode_image(image[None].to(dev)).select(torch.zeros(len(masks), dtype=torch.long))
+        steps, _, _ = prompted_frame(self.model, feats, masks[:, None].to(dev), gen, self.args["n_correct"], 1.0)
+        return self.loss_fn([steps], masks[None].to(dev))
+
+    def forward(self, epoch: int, indices: List[int]):
+        losses = [l for l in (self.sample_loss(epoch, i) for i in indices) if l is not None]
+        zero = sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+        if not losses:
+            return zero, {}
+        core = torch.stack([l["core_loss"] for l in losses]).mean() + zero
+        logs = {k: float(torch.stack([l[k].detach() for l in losses]).mean())
+                for k in ("core_loss", "loss_mask", "loss_dice", "loss_iou", "loss_class")}
+        return core, logs
+
+
+class Trainer:
+    def __init__(self, args: Dict[str, Any], console: Console):
+        self.args, self.console = args, console
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = select_device(args["device"] or ("cpu" if self.world > 1 and not torch.cuda.is_available() else None))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        torch.manual_seed(args["seed"])
+        self.model, self.start_epoch, resume_state = load_train_model(args, self.device)
+        self.size = self.model.image_size
+        self.train_ds, self.val_ds, self.video = open_splits(args)
+        if args["freeze"]:
+            prefixes = [args["freeze"]] if isinstance(args["freeze"], str) else list(args["freeze"])
+            if not freeze(self.model, prefixes):
+                raise UsageError(f"freeze={args['freeze']} matches no parameter; e.g. freeze=image_encoder")
+        self.opt = build_optimizer(self.model, args["lr0"], args["weight_decay"])
+        self.best = -1.0
+        if resume_state:
+            self.opt.load_state_dict(resume_state["optimizer"])
+            self.best = float(resume_state.get("best_fitness", -1.0))
+        loss_fn = SAM2Loss()
+        loss_fn.sync_num_objects = False  # per-sample normalisation: DDP == one process
+        self.step_module = StepLoss(self.model, loss_fn, args, self.train_ds, self.video)
+        if self.world > 1:
+            self.step_module = torch.nn.parallel.DistributedDataParallel(self.step_module)
+        self.run_dir = Path(resume_state["run_dir"]) if resume_state else None
+        if self.rank == 0 and self.run_dir is None:
+            self.run_dir = increment_dir(args["project"], args["name"] or "train", args["exist_ok"])
+        self.steps_per_epoch = max(1, len(self.train_ds) // args["batch"])
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, epoch: int, indices: List[int], step: int, total: int) -> Dict[str, float]:
+        self.model.train()
+        mine = indices[self.rank::self.world]
+        lr = set_lr(self.opt, self.args["lr0"], lr_factor(step, total, self.args["warmup_steps"], self.args["lrf"]))
+        self.opt.zero_grad(set_to_none=True)
+        with autocast(self.device, self.args["half"]):
+            core, logs = self.step_module(epoch, mine)
+        core.backward()  # DDP averages the gradients across ranks here
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.args["clip_grad"])
+        self.opt.step()
+        logs["lr"] = lr
+        return logs
+
+    # ------------------------------------------------------------------ epochs
+    def fit(self) -> int:
+        a = self.args
+        if self.world > 1 and a["batch"] % self.world:
+            raise UsageError(f"batch={a['batch']} must be a multiple of the {self.world} processes")
+        total = a["epochs"] * self.steps_per_epoch
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch, a["epochs"]):
+                t0, sums, n = time.time(), {}, 0
+                perm = torch.randperm(len(self.train_ds), generator=torch.Generator().manual_seed(a["seed"] + epoch))
+                with progress(self.console, self.rank) as bar:
+                    task = bar.add_task(f"epoch {epoch + 1}/{a['epochs']}", total=self.steps_per_epoch, info="")
+                    for s in range(self.steps_per_epoch):
+                        idx = perm[s * a["batch"]:(s + 1) * a["batch"]].tolist()
+                        logs = self.train_step(epoch, idx, epoch * self.steps_per_epoch + s, total)
+                        for k, v in logs.items():
+                            sums[k] = sums.get(k, 0.0) + v
+                        n += 1
+                        rate = n / (time.time() - t0)
+                        bar.update(task, advance=1, info=f"loss {logs.get('core_loss', float('nan')):.3f} {rate:.2f} it/s")
+                if self.rank == 0:
+                    self.end_epoch(epoch, {k: v / n for k, v in sums.items()}, time.time() - t0)
+                if self.world > 1:
+                    dist.barrier()
+        except KeyboardInterrupt:
+            if self.rank == 0:
+                self.save("last.pt", epoch - 1)
+                self.console.print(f"interrupted: saved {self.run_dir / 'weights' / 'last.pt'}; resume=True continues")
+            raise
+        finally:
+            if self.world > 1 and dist.is_initialized():
+                dist.destroy_process_group()
+        if self.rank == 0:
+            self.console.print(f"done: {self.run_dir}/weights/best.pt and last.pt, results.csv, results.png")
+        return 0
+
+    def end_epoch(self, epoch: int, train: Dict[str, float], seconds: float) -> None:
+        metrics = evaluate(self.model, self.val_ds, self.video, self.args["val_samples"], self.args["max_objects"])
+        fitness = metrics.get("JF", np.mean([metrics.get("miou_click", 0.0), metrics.get("miou_box", 0.0)]))
+        row = {"epoch": epoch + 1, "train/loss": train.get("core_loss"), "train/mask": train.get("loss_mask"),
+               "train/dice": train.get("loss_dice"), "train/iou": train.get("loss_iou"),
+               "train/class": train.get("loss_class"), "lr": train.get("lr"), "seconds": round(seconds, 1)}
+        row.update({f"val/{k}": v for k, v in metrics.items()})
+        self.write_csv(row)
+        if fitness > self.best:
+            self.best = float(fitness)
+            self.save("best.pt", epoch, full=False)
+        self.save("last.pt", epoch)
+        from sam2cli.io.plot import plot_results
+        plot_results(self.run_dir / "results.csv", self.run_dir / "results.png")
+        shown = " ".join(f"{k} {v:.3f}" for k, v in row.items() if k.startswith("val/"))
+        self.console.print(f"epoch {epoch + 1}: loss {row['train/loss'] or float('nan'):.3f} {shown}")
+
+    def write_csv(self, row: Dict[str, Any]) -> None:
+        path = self.run_dir / "results.csv"
+        rows = list(csv.DictReader(path.open())) if path.exists() else []
+        rows.append({k: ("" if v is None else v) for k, v in row.items()})
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        from sam2cli.io.atomic import atomic_path
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+
+    def save(self, name: str, epoch: int, full: bool = True) -> None:
+        """{"model": state_dict} (official format); last.pt adds what resume needs."""
+        from sam2cli.io.atomic import atomic_path
+        ckpt: Dict[str, Any] = {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        if full:
+            ckpt.update(optimizer=self.opt.state_dict(), epoch=epoch, best_fitness=self.best)
+        (self.run_dir / "weights").mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.run_dir / "weights" / name) as tmp:
+            torch.save(ckpt, tmp)
+
+
+def progress(console: Console, rank: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
+                    disable=rank != 0)
+
+
+def run_train(args: Dict[str, Any], console: Console) -> int:
+    return Trainer(args, console).fit()

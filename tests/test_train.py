@@ -1,0 +1,129 @@
+"""`sam2 train`: it learns (overfit), writes official-format checkpoints Meta's code loads, resumes,
+and a 2-process DDP run equals one process with the same global batch."""
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from sam2cli.cli.app import main
+from sam2cli.cli.args import resolve
+
+
+def make_yolo(root: Path, n_train=8, n_val=2, size=128, seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            img = np.clip(rng.normal(100, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+            lines = []
+            for _ in range(2):
+                x, y = rng.integers(4, size // 2, 2)
+                w, h = rng.integers(size // 6, size // 3, 2)
+                cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)),
+                              tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+                pts = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64) / size
+                lines.append("0 " + " ".join(f"{v:.5f}" for v in pts.reshape(-1)))
+            cv2.imwrite(str(root / "images" / split / f"{i}.png"), img)
+            (root / "labels" / split / f"{i}.txt").write_text("\n".join(lines) + "\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: box}}\n")
+    return root / "data.yaml"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_yolo(tmp_path_factory.mktemp("yolo"))
+
+
+def train_args(data, tmp_path, *extra):
+    args = resolve(["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2",
+                    "warmup_steps=1", "lr0=0.001", f"project={tmp_path / 'runs'}", *extra])
+    args["imgsz"] = None
+    return args
+
+
+def test_loss_halves_when_overfitting_one_batch(data, tmp_path):
+    from sam2cli.train.trainer import Trainer
+    t = Trainer(train_args(data, tmp_path, "augment=False", "clip_grad=1.0"), Console(stderr=True))
+    losses = [t.train_step(0, [0, 1, 2, 3], s, 10_000)["core_loss"] for s in range(40)]
+    assert np.mean(losses[-5:]) <= 0.5 * np.mean(losses[:3]), losses
+
+
+def test_train_writes_official_checkpoints_and_resumes(data, tmp_path, monkeypatch):
+    from sam2cli.io.model_cfg import registry
+    from sam2cli.model.checkpoint import build_model
+    monkeypatch.chdir(tmp_path)
+    common = ["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2", "project=runs"]
+    assert main(["train", *common, "epochs=1"]) == 0
+    run = tmp_path / "runs" / "train"
+    best = torch.load(run / "weights" / "best.pt", weights_only=True)
+    assert set(best) == {"model"}  # the official format, nothing else
+    model = build_model(None, run / "weights" / "best.pt", registry().values())
+    assert model.cfg.name == "sam2_demo"
+    assert (run / "results.png").stat().st_size > 0
+    assert main(["train", *common, "epochs=2", "resume=True"]) == 0
+    rows = list(csv.DictReader((run / "results.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and "val/miou_click" in rows[0]
+    assert not (tmp_path / "runs" / "train2").exists()  # resumed in place
+
+
+def test_malformed_dataset_fails_before_training(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "bad"
+    make_yolo(root, 2, 1)
+    (root / "labels" / "train" / "0.txt").write_text("0 0.1 0.1 1.7 0.2 0.3 0.4\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "model=sam2_demo", f"data={root / 'data.yaml'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "0.txt" in err and ":1" in err and len(err.splitlines()) == 1
+
+
+def test_finetuned_official_checkpoint_loads_in_meta_code(tiny_ckpt, data, tmp_path, monkeypatch):
+    pytest.importorskip("sam2")
+    from reference import build_reference
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", f"model={tiny_ckpt}", f"data={data}", "imgsz=128", "batch=2", "epochs=1", "n_correct=0",
+                 "val_samples=1", "freeze=image_encoder", "project=runs"]) == 0
+    best = tmp_path / "runs" / "train" / "weights" / "best.pt"
+    ref = build_reference("sam2.1_hiera_t", best)  # strict load in Meta's builder
+    tuned = torch.load(best, weights_only=True)["model"]
+    before = torch.load(tiny_ckpt, weights_only=True)["model"]
+    key = "sam_mask_decoder.iou_token.weight"
+    assert not torch.equal(tuned[key], before[key])  # the decoder was trained
+    assert torch.equal(ref.state_dict()[key], tuned[key])
+    key = "image_encoder.trunk.patch_embed.proj.weight"
+    assert torch.equal(tuned[key], before[key])  # frozen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_equal_one(data, tmp_path):
+    script = tmp_path / "run_sam2.py"
+    script.write_text("from sam2cli.cli.app import entry\nentry()\n")
+    common = ["train", "model=sam2_demo", f"data={data}", "batch=4", "epochs=1", "n_correct=1", "val_samples=1",
+              "device=cpu", "exist_ok=True"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, str(script), *common, f"project={tmp_path / 'single'}"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          f"--master_port={free_port()}", str(script), *common, f"project={tmp_path / 'ddp'}"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = torch.load(tmp_path / "single" / "train" / "weights" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "ddp" / "train" / "weights" / "last.pt", weights_only=True)["model"]
+    worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    changed = max(float((a[k].float() - a[k].float().mean()).abs().max()) for k in a)
+    assert worst <= 1e-4 and changed > 0, worst
