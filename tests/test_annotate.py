@@ -210,8 +210,8 @@ def test_argument_errors(ds, tiny_ckpt):
         run(ds, tiny_ckpt, f"det_labels={ds / 'labels'}")
     with pytest.raises(UsageError, match="data= is required"):
         ann.run_annotate(resolve([]), Console(file=io.StringIO()))
-    with pytest.raises(UsageError, match="engine=ray"):
-        run(ds, tiny_ckpt, f"det_labels={ds / 'boxes'}", "engine=ray")
+    with pytest.raises(UsageError, match="engine=bogus"):
+        run(ds, tiny_ckpt, f"det_labels={ds / 'boxes'}", "engine=bogus")
     with pytest.raises(UsageError, match="classes="):
         run(ds, tiny_ckpt, f"det_labels={ds / 'boxes'}", "classes=[a]")
     (ds / "boxes" / "b.txt").write_text("1 0.5 0.5 0.5\n")  # raised through the prefetch thread

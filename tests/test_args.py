@@ -37,7 +37,10 @@ EXPECTED_DEFAULTS = {
     "line_width": 2, "show_boxes": False,
     "data": None, "det_model": "yolo11x.pt", "sam_model": "sam2.1_b.pt", "conf": 0.25, "iou": 0.45,
     "max_det": 300, "classes": None, "output_dir": None, "det_labels": None, "overwrite": False,
-    "shard": None, "engine": "local", "workers": 1,
+    "shard": None, "engine": "local", "workers": 1, "ray_address": None, "gpus_per_worker": 1.0,
+    "epochs": 20, "batch": 4, "lr0": 0.0001, "lrf": 0.1, "warmup_steps": 100, "weight_decay": 0.1,
+    "clip_grad": 0.1, "freeze": None, "seed": 0, "augment": True, "n_correct": 7, "max_objects": 3,
+    "clip_len": 8, "val_samples": 200, "resume": None,
     "compare": None, "runs": 5, "warmup": 1,
 }
 

@@ -307,7 +307,7 @@ class RayEngine:
             t0 = time.perf_counter()
             done, first = 0, None
             with progress_bar(console) as bar:
-                task = bar.add_task(f"annotate (ray, {self.workers} worker(s))", total=len(items), rate="")
+                task = bar.add_task(f"annotate (ray, {size} worker(s))", total=len(items), rate="")
                 for r in ds.iter_rows():
                     if r["fatal"]:
                         raise pickle.loads(r["fatal"])

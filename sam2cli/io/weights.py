@@ -119,6 +119,17 @@ def weights_dir() -> Path:
 
 
 # ---------------------------------------------------------------------- resolution
+def bundled_weights_dir() -> Path:
+    """Weights shipped with the package (the demo model): weights/ installed as sam2cli.weights."""
+    try:
+        pkg = Path(str(resources.files("sam2cli.weights")))
+        if pkg.is_dir():
+            return pkg
+    except (ImportError, TypeError, ModuleNotFoundError):
+        pass
+    return _REPO_ROOT / "weights"
+
+
 def resolve_weights(name: Union[str, os.PathLike], download: bool = True) -> Path:
     """Turn a path or checkpoint name into an existing file, downloading known names."""
     raw = os.fspath(name)
@@ -131,7 +142,7 @@ def resolve_weights(name: Union[str, os.PathLike], download: bool = True) -> Pat
         raise SAM2Error(f"model {raw!r} is a directory, not a checkpoint file; pass the .pt file inside it.")
     base = path.name
     wdir = weights_dir()
-    for candidate in (wdir / base, Path.cwd() / "weights" / base):
+    for candidate in (wdir / base, Path.cwd() / "weights" / base, bundled_weights_dir() / base):
         if candidate.is_file():
             return candidate
     table = known_weights()

@@ -145,7 +145,21 @@ def save_image(path: PathLike, rgb: np.ndarray) -> Path:
 # ---------------------------------------------------------------------------- video
 
 
-class VideoWriter:
+class _CommitOnExit:
+    """Context manager for writers with close() (commit) and abort() (discard the temp file)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoWriter(_CommitOnExit):
     """Encode RGB frames into a video file with PyAV: H.264 (libx264, yuv420p), else MPEG-4 Part 2.
 
     Frames are written to a temp file that is renamed onto ``path`` by :meth:`close`;
@@ -254,20 +268,6 @@ class VideoWriter:
         except Exception:
             pass
         self._target.discard()
-
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def __del__(self) -> None:  # a writer dropped without close(): do not leave the temp file
         try:
@@ -398,7 +398,7 @@ def dumps(record: Any) -> str:
     return json.dumps(record, default=_json_default)
 
 
-class JsonArrayWriter:
+class JsonArrayWriter(_CommitOnExit):
     """Stream records into a JSON array file without holding them in memory.
 
     The array is written to a temp file (``[``, records separated by commas) and
@@ -446,20 +446,6 @@ class JsonArrayWriter:
                 f.close()
             finally:
                 self._target.discard()
-
-    def __enter__(self) -> "JsonArrayWriter":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def __del__(self) -> None:
         try:
