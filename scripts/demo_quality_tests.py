@@ -1,5 +1,9 @@
-"""The bundled demo model segments and tracks generated scenes it never saw (a seed never used in
-training), through the same API users call."""
+"""Quality checks for the bundled demo model (issue 8), to move into tests/ once
+weights/sam2_demo.pt has been trained: the demo segments and tracks generated scenes it never saw
+(a seed never used in training), through the same API users call.
+
+    python -m pytest scripts/demo_quality_tests.py -s
+"""
 
 import numpy as np
 import pytest
