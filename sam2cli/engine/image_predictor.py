@@ -1,6 +1,6 @@
 """Image predictor: embed an image once, then decode any number of prompts against it."""
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -1,9 +1,7 @@
 """`sam2 predict`: images, folders, globs, lists and videos -> masks and the writers."""
 
 import logging
-import sys
 import time
-from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np

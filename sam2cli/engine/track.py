@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
-import torch
 from rich.console import Console
 
 from sam2cli.errors import UsageError

@@ -6,7 +6,7 @@ At 1024: memory features (B, 64, 64, 64); the bank is a sequence of 64*64 tokens
 """
 
 import math
-from typing import Dict, List
+from typing import Dict
 
 import torch
 import torch.nn.functional as F

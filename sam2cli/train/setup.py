@@ -9,7 +9,7 @@ import torch
 from sam2cli.errors import UsageError
 from sam2cli.io.model_cfg import get_config, registry
 from sam2cli.io.weights import resolve_weights
-from sam2cli.model.checkpoint import build_model, read_state_dict
+from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model
 
 
@@ -45,12 +45,10 @@ def open_splits(args: Dict[str, Any]):
     from .datasets import VideoDataset, check_dataset, open_dataset
     if not args["data"]:
         raise UsageError("data= is required: a YOLO data.yaml, a COCO instances .json or a DAVIS folder")
-    kw = {}
     train = open_dataset(args["data"], "train")
     val = open_dataset(args["data"], "val")
     for ds in (train, val):
         if isinstance(ds, VideoDataset):
             ds.clip_len, ds.max_objects = args["clip_len"], args["max_objects"]
         check_dataset(ds)
-    del kw
     return train, val, isinstance(train, VideoDataset)

@@ -9,7 +9,6 @@ names): Meta's code loads weights/best.pt and weights/last.pt with strict=True.
 
 import csv
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
