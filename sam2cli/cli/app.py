@@ -41,6 +41,13 @@ def track(ctx: typer.Context):
 
 
 @app.command(context_settings=EXTRA)
+def benchmark(ctx: typer.Context):
+    """Time models (embed, decode, everything, tracking), optionally against the reference."""
+    from sam2cli.engine.benchmark import run_benchmark
+    raise typer.Exit(run_benchmark(resolve(ctx.args), console))
+
+
+@app.command(context_settings=EXTRA)
 def annotate(ctx: typer.Context):
     """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
     from sam2cli.engine.annotate import DET_IMGSZ, run_annotate

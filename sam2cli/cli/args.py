@@ -52,7 +52,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "direction": ("forward", "backward", "both"),
     "mask_format": ("binary", "palette"),
-    "format": ("jsonl",),  # or null
+    "format": ("jsonl", "json"),  # or null; json: benchmark rows
     "engine": ("local", "ray"),
 }
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")

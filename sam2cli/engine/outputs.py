@@ -25,7 +25,7 @@ class RunOutputs:
         self.dir = run_dir
         self.args = args
         self.json = JsonArrayWriter(run_dir / "predictions.json") if run_dir and args["save_json"] else None
-        self.jsonl = JsonlWriter(sys.stdout) if args.get("format") == "jsonl" else None
+        self.jsonl = JsonlWriter(sys.stdout) if args.get("format") in ("jsonl", "json") else None
         self.videos: Dict[str, VideoWriter] = {}
         self.video_name: Optional[str] = None  # name of the video being written (track)
 
