@@ -23,7 +23,7 @@ from .loader import load_model
 from .prompts import normalize_prompts
 from .results import Results
 from .tracker import ObjectTrack, Tracker
-from .transforms import preprocess, resize_mask_prompt, scale_coords
+from .transforms import binary_mask_prompt, point_prompt, preprocess
 
 
 class SAM2DynamicInteractivePredictor:
@@ -73,15 +73,9 @@ class SAM2DynamicInteractivePredictor:
                 obj = self.objects.get(obj_id) or ObjectTrack(obj_id)
                 pts = mask = None
                 if p.mask is not None:
-                    mask = (resize_mask_prompt(p.mask, size) >= 0.5).float().to(self.device)
+                    mask = binary_mask_prompt(p.mask, size, self.device)
                 else:
-                    coords = np.zeros((0, 2), np.float32) if p.points is None else p.points
-                    lbl = np.zeros(0, np.int32) if p.labels is None else p.labels
-                    if p.box is not None:
-                        coords = np.concatenate([p.box.reshape(2, 2), coords])
-                        lbl = np.concatenate([np.array([2, 3], np.int32), lbl])
-                    pts = (torch.as_tensor(scale_coords(coords, hw, size), device=self.device)[None],
-                           torch.as_tensor(lbl, dtype=torch.int32, device=self.device)[None])
+                    pts = point_prompt(p.points, p.labels, p.box, hw, size, self.device)
                 out = self.tracker.run(feats, obj, t, not obj.cond, pts, mask, encode_memory=False)
                 if update_memory or obj_id not in self.objects:
                     obj.pending[t] = (out, True)

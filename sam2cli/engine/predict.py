@@ -4,12 +4,11 @@ import logging
 import time
 from typing import Any, Dict
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sam2cli.errors import UsageError
-from sam2cli.io.image import load_image
+from sam2cli.io.image import load_mask
 from sam2cli.io.sources import open_source
 from sam2cli.io.writers import increment_dir
 from .outputs import RunOutputs
@@ -22,11 +21,6 @@ EVERYTHING_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "st
 LOGGER = logging.getLogger("sam2cli")
 
 
-def load_mask_prompt(path: str) -> np.ndarray:
-    """A mask image (any non-zero pixel is foreground) -> (H, W) bool."""
-    return load_image(path).max(axis=2) > 0
-
-
 def progress_bar(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True)
@@ -36,7 +30,7 @@ def run_predict(args: Dict[str, Any], console: Console) -> int:
     """Run predict; returns the exit code (1 when some inputs failed)."""
     if args["source"] is None:
         raise UsageError("source= is required, e.g. sam2 predict model=sam2.1_b.pt source=img.jpg points=[[400,370]]")
-    prompt_masks = load_mask_prompt(args["masks"]) if args["masks"] else None
+    prompt_masks = load_mask(args["masks"]) if args["masks"] else None
     prompts = dict(points=args["points"], labels=args["labels"], bboxes=args["bboxes"], masks=prompt_masks)
     prompted = bool(normalize_prompts(**prompts))  # checks the prompt structure before the model loads
     source = open_source(args["source"], args["vid_stride"])

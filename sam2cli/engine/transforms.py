@@ -53,3 +53,24 @@ def resize_mask_prompt(mask: np.ndarray, size: int) -> torch.Tensor:
     """A user mask (H, W), bool or float, -> (1, 1, size, size) float via bilinear antialias."""
     m = torch.as_tensor(np.asarray(mask, dtype=np.float32))[None, None]
     return F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def binary_mask_prompt(mask: np.ndarray, size: int, device=None) -> torch.Tensor:
+    """A user mask (H, W) -> (1, 1, size, size) 0/1 float, as the reference video path does:
+    antialiased bilinear resize then >= 0.5 (kept as is when already size x size)."""
+    m = np.asarray(mask)
+    if m.shape == (size, size):
+        return torch.as_tensor(m.astype(np.float32), device=device)[None, None]
+    return (resize_mask_prompt(m.astype(bool), size) >= 0.5).float().to(device)
+
+
+def point_prompt(coords, labels, box, orig_hw: Tuple[int, int], size: int, device=None):
+    """One object's clicks and/or box -> (1, P, 2) model-pixel coords and (1, P) int32 labels;
+    the box becomes two corner points labelled 2 and 3, placed before the clicks."""
+    xy = np.zeros((0, 2), np.float32) if coords is None else np.asarray(coords, np.float32).reshape(-1, 2)
+    lab = np.ones(len(xy), np.int32) if labels is None else np.asarray(labels, np.int32).reshape(-1)
+    if box is not None:
+        xy = np.concatenate([np.asarray(box, np.float32).reshape(2, 2), xy])
+        lab = np.concatenate([np.array([2, 3], np.int32), lab])
+    return (torch.as_tensor(scale_coords(xy, orig_hw, size), device=device)[None],
+            torch.as_tensor(lab, dtype=torch.int32, device=device)[None])

@@ -22,7 +22,7 @@ from .device import autocast
 from .loader import load_model
 from .postprocess import non_overlapping
 from .tracker import ObjectTrack, Tracker
-from .transforms import preprocess, resize_mask_prompt, scale_coords
+from .transforms import binary_mask_prompt, point_prompt, preprocess
 
 
 @dataclass
@@ -108,16 +108,11 @@ class SAM2VideoPredictor:
         self._check_frame(state, frame_idx)
         if points is None and box is None:
             raise UsageError("give points (with labels) or a box")
-        size, hw = self.model.image_size, (state.height, state.width)
-        coords = np.zeros((0, 2), np.float32) if points is None else np.asarray(points, np.float32).reshape(-1, 2)
-        lbl = np.ones(len(coords), np.int32) if labels is None else np.asarray(labels, np.int32).reshape(-1)
-        if len(lbl) != len(coords):
-            raise UsageError(f"got {len(coords)} points but {len(lbl)} labels")
-        if box is not None:
-            coords = np.concatenate([np.asarray(box, np.float32).reshape(2, 2), coords])
-            lbl = np.concatenate([np.array([2, 3], np.int32), lbl])
-        pts = torch.as_tensor(scale_coords(coords, hw, size), device=self.device)[None]
-        lab = torch.as_tensor(lbl, device=self.device)[None]
+        n_pts = 0 if points is None else np.asarray(points).reshape(-1, 2).shape[0]
+        if labels is not None and np.asarray(labels).size != n_pts:
+            raise UsageError(f"got {n_pts} points but {np.asarray(labels).size} labels")
+        pts, lab = point_prompt(points, labels, box, (state.height, state.width), self.model.image_size,
+                                self.device)
         obj = self._object(state, obj_id)
         if not clear_old_points and frame_idx in obj.points:
             old = obj.points[frame_idx]
@@ -130,13 +125,10 @@ class SAM2VideoPredictor:
     def add_new_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask, image: Optional[np.ndarray] = None):
         """A binary (H, W) mask for one object on one frame."""
         self._check_frame(state, frame_idx)
-        size = self.model.image_size
         m = np.asarray(mask)
         if m.ndim != 2:
             raise UsageError(f"a mask prompt must be (H, W), got shape {m.shape}")
-        m_t = resize_mask_prompt(m.astype(bool), size) if m.shape != (size, size) else \
-            torch.as_tensor(m.astype(np.float32))[None, None]
-        m_t = (m_t >= 0.5).float().to(self.device) if m.shape != (size, size) else m_t.to(self.device)
+        m_t = binary_mask_prompt(m, self.model.image_size, self.device)
         obj = self._object(state, obj_id)
         obj.masks[frame_idx] = m_t
         obj.points.pop(frame_idx, None)

@@ -27,6 +27,11 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def load_mask(src: ImageSource) -> np.ndarray:
+    """A mask image (any channels, any depth) -> (H, W) bool: nonzero pixels are the object."""
+    return load_image(src).max(axis=2) > 0
+
+
 def load_image(src: ImageSource) -> np.ndarray:
     """Return ``src`` as a contiguous ``(H, W, 3)`` uint8 RGB array.
 

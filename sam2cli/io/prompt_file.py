@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.image import load_image
+from sam2cli.io.image import load_mask
 
 ALLOWED_KEYS: tuple[str, ...] = ("frame", "obj_id", "points", "labels", "box", "mask")
 EXAMPLE = '[{"frame": 0, "obj_id": 1, "points": [[x, y]], "labels": [1]}]'
@@ -223,7 +223,7 @@ def _mask(value: Any, base: Path, head: str) -> np.ndarray:
     if not path.is_file():
         raise UsageError(f"{head}: mask file not found: {path} (mask paths are relative to the prompts file)")
     try:
-        mask = load_image(path).max(axis=2) > 0
+        mask = load_mask(path)
     except SAM2Error as e:
         raise UsageError(f"{head}: {e}") from None
     if not mask.any():
