@@ -80,12 +80,17 @@ class FrameReader:
         raise NotImplementedError
 
     @property
+    def frame_hw(self) -> tuple[int, int]:
+        """(height, width) of the frames; readers that know it up front set ``_hw``."""
+        return self._hw
+
+    @property
     def height(self) -> int:
-        raise NotImplementedError
+        return self.frame_hw[0]
 
     @property
     def width(self) -> int:
-        raise NotImplementedError
+        return self.frame_hw[1]
 
     @property
     def fps(self) -> Optional[float]:
@@ -198,14 +203,6 @@ class ImageSequenceReader(FrameReader):
     def length(self) -> Optional[int]:
         return len(self.paths)
 
-    @property
-    def height(self) -> int:
-        return self._hw[0]
-
-    @property
-    def width(self) -> int:
-        return self._hw[1]
-
     def path_of(self, i: int) -> str:
         return str(self.paths[self._check_index(i)])
 
@@ -276,14 +273,6 @@ class VideoReader(FrameReader):
     @property
     def length(self) -> Optional[int]:
         return self._length
-
-    @property
-    def height(self) -> int:
-        return self._hw[0]
-
-    @property
-    def width(self) -> int:
-        return self._hw[1]
 
     @property
     def fps(self) -> Optional[float]:
@@ -479,14 +468,9 @@ class StreamReader(FrameReader):
                 raise SAM2Error(f"cannot read stream {self.source}: it sent no frames") from None
 
     @property
-    def height(self) -> int:
+    def frame_hw(self) -> tuple[int, int]:
         self._start()
-        return int(self._head.shape[0])
-
-    @property
-    def width(self) -> int:
-        self._start()
-        return int(self._head.shape[1])
+        return int(self._head.shape[0]), int(self._head.shape[1])
 
     @property
     def fps(self) -> Optional[float]:
