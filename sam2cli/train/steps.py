@@ -4,58 +4,88 @@ Images: a click or a jittered box, then `n_correct` corrective clicks from the e
 previous prediction (the previous low-res logits go in as the mask prompt). Videos: the first
 frame is prompted (mask, box or click, then corrections), every later frame is tracked from the
 memory bank exactly as at inference, and every frame is supervised.
+
+Several samples share one decoder pass: their objects are stacked, and the samples whose prompts
+have the same form (mask / box / click) run together. Each sample keeps its own random generator,
+drawn in the same order as if it ran alone, so a batch computes what its samples would one by one.
 """
 
-from typing import List, Optional
+from typing import List, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from sam2cli.engine.tracker import FrameOut, ObjectTrack, Tracker
-from sam2cli.model.sam2 import ImageFeatures, SAM2Model
+from sam2cli.model.sam2 import HeadOutput, ImageFeatures, SAM2Model
 from .losses import StepPred
 from .prompts_sim import click_from_errors, concat_points, initial_prompt
+
+
+class Prompted(NamedTuple):
+    """One sample's prompted frame: a StepPred per decoder pass, the last HeadOutput (for the
+    memory) and whether the prompt was points (the memory encoder binarises those at inference)."""
+    steps: List[StepPred]
+    out: HeadOutput
+    from_points: bool
 
 
 def upsample(logits: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(logits.float(), size=(size, size), mode="bilinear", align_corners=False)
 
 
-def prompted_frame(model: SAM2Model, feats: ImageFeatures, gt: torch.Tensor, gen: torch.Generator,
-                   n_correct: int, p_point: float, first_frame: bool = True):
-    """A prompted (conditioning) frame: the initial prompt and the correction rounds.
+def spans_of(counts: Sequence[int]) -> List[slice]:
+    """Object counts per sample -> each sample's slice of the stacked objects."""
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    return [slice(s, s + c) for s, c in zip(starts, counts)]
 
-    feats: one entry per object (B, ...); gt: (B, 1, S, S) bool. Returns the StepPreds and the
-    last HeadOutput (for the memory) and whether the prompt was points (for memory binarising)."""
+
+def correction_rounds(model: SAM2Model, feats: ImageFeatures, gt: torch.Tensor, points, labels,
+                      gens: Sequence[torch.Generator], spans: Sequence[slice], n_correct: int):
+    """The initial points/box, then n_correct corrective clicks, each sample's drawn from its own
+    generator. feats/gt/points: the stacked objects (B, ...). -> (StepPreds, last HeadOutput)."""
     size = model.image_size
-    prompt = initial_prompt(gt.cpu(), gen, p_point=p_point)
-    if prompt["kind"] == "mask":
-        out = model.mask_as_output(feats.top, feats.high_res, gt.float())
-        return [StepPred(gt.float() * 20.0 - 10.0, out.ious, out.obj_score)], out, False
-    pix = model.condition_on_memory(feats, [], [], 1)  # first frame: the no-memory embedding
-    points = prompt["points"].to(gt.device)
-    labels = prompt["labels"].to(gt.device)
+    pix = model.condition_on_memory(feats, [], [], 1)  # a prompted frame: the no-memory embedding
     steps: List[StepPred] = []
-    mask_input: Optional[torch.Tensor] = None
+    mask_input = None
     for r in range(n_correct + 1):
-        multimask = points.shape[1] <= 1
-        out = model.sam_heads(pix, feats.high_res, points, labels, mask_input, multimask)
+        out = model.sam_heads(pix, feats.high_res, points, labels, mask_input, points.shape[1] <= 1)
         steps.append(StepPred(upsample(out.multi_logits, size), out.ious, out.obj_score))
         if r == n_correct:
             break
-        pred = upsample(out.logits, size) > 0
-        new_pts, new_lab = click_from_errors(gt.cpu(), pred.cpu(), gen)
-        points, labels = concat_points(points, labels, new_pts.to(gt.device), new_lab.to(gt.device))
+        pred, truth = (upsample(out.logits, size) > 0).cpu(), gt.cpu()
+        clicks = [click_from_errors(truth[s], pred[s], g) for s, g in zip(spans, gens)]
+        points, labels = concat_points(points, labels, torch.cat([c[0] for c in clicks]).to(gt.device),
+                                       torch.cat([c[1] for c in clicks]).to(gt.device))
         mask_input = out.logits
-    return steps, out, True
+    return steps, out
 
 
-def image_batch(model: SAM2Model, images: torch.Tensor, gt: torch.Tensor, owner: torch.Tensor,
-                gen: torch.Generator, n_correct: int = 7) -> List[List[StepPred]]:
-    """images (I, 3, S, S); gt (B, 1, S, S) object masks; owner (B,) image index of each object."""
-    feats = model.encode_image(images).select(owner)
-    steps, _, _ = prompted_frame(model, feats, gt, gen, n_correct, p_point=1.0)
-    return [steps]
+def prompted_frames(model: SAM2Model, feats: ImageFeatures, gt: torch.Tensor, spans: Sequence[slice],
+                    gens: Sequence[torch.Generator], n_correct: int, p_point: float) -> List[Prompted]:
+    """Prompted (conditioning) frames of several samples at once.
+
+    feats: one entry per object (B, ...); gt (B, 1, S, S) bool; spans[i] the objects of sample i,
+    gens[i] its generator. -> one Prompted per sample."""
+    prompts = [initial_prompt(gt[s].cpu(), g, p_point=p_point) for s, g in zip(spans, gens)]
+    groups: dict = {}
+    for i, p in enumerate(prompts):
+        groups.setdefault(p["kind"], []).append(i)
+    results: List[Prompted] = [None] * len(spans)  # type: ignore[list-item]
+    for kind, members in groups.items():
+        idx = torch.cat([torch.arange(spans[i].start, spans[i].stop) for i in members]).to(gt.device)
+        sub, sub_gt = feats.select(idx), gt[idx]
+        local = spans_of([spans[i].stop - spans[i].start for i in members])
+        if kind == "mask":
+            out = model.mask_as_output(sub.top, sub.high_res, sub_gt.float())
+            steps = [StepPred(sub_gt.float() * 20.0 - 10.0, out.ious, out.obj_score)]
+        else:
+            pts = torch.cat([prompts[i]["points"] for i in members]).to(gt.device)
+            lab = torch.cat([prompts[i]["labels"] for i in members]).to(gt.device)
+            steps, out = correction_rounds(model, sub, sub_gt, pts, lab, [gens[i] for i in members], local, n_correct)
+        for i, s in zip(members, local):
+            results[i] = Prompted([StepPred(*(t[s] for t in st)) for st in steps],
+                                  HeadOutput(*(t[s] for t in out)), kind != "mask")
+    return results
 
 
 def video_clip(model: SAM2Model, frames: torch.Tensor, gt: torch.Tensor, gen: torch.Generator,
@@ -70,8 +100,8 @@ def video_clip(model: SAM2Model, frames: torch.Tensor, gt: torch.Tensor, gen: to
     for t in range(t_len):
         feats = all_feats.select(torch.zeros(b, dtype=torch.long, device=frames.device) + t)
         if t == 0:
-            steps, out, from_points = prompted_frame(model, feats, gt[0], gen, n_correct, p_point=0.5)
-            high = steps[-1].masks if out.logits.shape[1] == 1 else upsample(out.logits, size)
+            steps, out, from_points = prompted_frames(model, feats, gt[0], [slice(0, b)], [gen], n_correct, 0.5)[0]
+            high = upsample(out.logits, size) if from_points else steps[-1].masks  # the mask prompt itself
         else:
             pix = model.condition_on_memory(feats, *tracker.gather(track, t, False, t_len))
             out = model.sam_heads(pix, feats.high_res, multimask=True)

@@ -26,7 +26,7 @@ from .evaluate import evaluate
 from .losses import SAM2Loss
 from .optim import build_optimizer, freeze, lr_factor, set_lr
 from .setup import load_train_model, open_splits
-from .steps import prompted_frame, video_clip
+from .steps import prompted_frames, spans_of, video_clip
 
 COLUMNS = ["epoch", "train/loss", "train/mask", "train/dice", "train/iou", "train/class", "lr", "seconds"]
 
@@ -43,24 +43,40 @@ class StepLoss(torch.nn.Module):
         super().__init__()
         self.model, self.loss_fn, self.args, self.dataset, self.video = model, loss_fn, args, dataset, video
 
-    def sample_loss(self, epoch: int, index: int) -> Optional[Dict[str, torch.Tensor]]:
+    def clip_loss(self, epoch: int, index: int) -> Optional[Dict[str, torch.Tensor]]:
         gen = sample_gen(self.args["seed"], epoch, index)
-        aug, size, dev = bool(self.args["augment"]), self.model.image_size, self.model.no_obj_ptr.device
-        if self.video:
-            frames, masks = clip_item(self.dataset[index], size, gen, aug)
-            if masks.shape[1] == 0:
-                return None
-            preds = video_clip(self.model, frames.to(dev), masks[:, :, None].to(dev), gen, self.args["n_correct"])
-            return self.loss_fn(preds, masks.to(dev))
-        image, masks = image_item(self.dataset[index], size, gen, self.args["max_objects"], aug)
-        if len(masks) == 0:
+        dev = self.model.no_obj_ptr.device
+        frames, masks = clip_item(self.dataset[index], self.model.image_size, gen, bool(self.args["augment"]))
+        if masks.shape[1] == 0:
             return None
-        feats = self.model.encode_image(image[None].to(dev)).select(torch.zeros(len(masks), dtype=torch.long))
-        steps, _, _ = prompted_frame(self.model, feats, masks[:, None].to(dev), gen, self.args["n_correct"], 1.0)
-        return self.loss_fn([steps], masks[None].to(dev))
+        preds = video_clip(self.model, frames.to(dev), masks[:, :, None].to(dev), gen, self.args["n_correct"])
+        return self.loss_fn(preds, masks.to(dev))
+
+    def image_losses(self, epoch: int, indices: List[int]) -> List[Dict[str, torch.Tensor]]:
+        """One loss per image; the images go through the encoder, and their objects through the
+        decoder, together."""
+        dev, size = self.model.no_obj_ptr.device, self.model.image_size
+        samples = []
+        for i in indices:
+            gen = sample_gen(self.args["seed"], epoch, i)
+            image, masks = image_item(self.dataset[i], size, gen, self.args["max_objects"], bool(self.args["augment"]))
+            if len(masks):
+                samples.append((gen, image, masks))
+        if not samples:
+            return []
+        counts = [len(m) for _, _, m in samples]
+        owner = torch.repeat_interleave(torch.arange(len(samples)), torch.tensor(counts)).to(dev)
+        gt = torch.cat([m for _, _, m in samples])[:, None].to(dev)  # (B, 1, S, S)
+        feats = self.model.encode_image(torch.stack([x for _, x, _ in samples]).to(dev)).select(owner)
+        spans = spans_of(counts)
+        done = prompted_frames(self.model, feats, gt, spans, [g for g, _, _ in samples], self.args["n_correct"], 1.0)
+        return [self.loss_fn([p.steps], gt[s, 0][None]) for p, s in zip(done, spans)]
 
     def forward(self, epoch: int, indices: List[int]):
-        losses = [l for l in (self.sample_loss(epoch, i) for i in indices) if l is not None]
+        if self.video:
+            losses = [l for l in (self.clip_loss(epoch, i) for i in indices) if l is not None]
+        else:
+            losses = self.image_losses(epoch, indices)
         zero = sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
         if not losses:
             return zero, {}
