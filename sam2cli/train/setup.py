@@ -11,6 +11,7 @@ from sam2cli.io.model_cfg import get_config, registry
 from sam2cli.io.weights import resolve_weights
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model
+from .scratch_init import init_for_scratch
 
 
 def find_last(project: str) -> Path:
@@ -33,6 +34,7 @@ def load_train_model(args: Dict[str, Any], device) -> Tuple[SAM2Model, int, Opti
     name = str(args["model"])
     if name.endswith((".yaml", ".yml")) or (not Path(name).suffix == ".pt" and name in registry()):
         model = SAM2Model(get_config(name))  # from scratch
+        init_for_scratch(model)
     else:
         model = build_model(None, resolve_weights(name), registry().values())
     if args.get("imgsz") and args["imgsz"] != model.image_size:
