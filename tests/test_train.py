@@ -127,3 +127,23 @@ def test_ddp_two_processes_equal_one(data, tmp_path):
     worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     changed = max(float((a[k].float() - a[k].float().mean()).abs().max()) for k in a)
     assert worst <= 1e-4 and changed > 0, worst
+
+
+def test_video_clips_train_the_memory(tmp_path, monkeypatch):
+    """DAVIS-layout clips: every frame after the first is tracked from the memory bank, so a step
+    updates the memory attention and encoder; validation reports J&F."""
+    from sam2cli.train.scenes import write_davis_dataset
+    from sam2cli.train.trainer import Trainer
+    write_davis_dataset(tmp_path / "davis", n_videos=4, n_frames=4, size=128, seed=0, n_val=1)
+    monkeypatch.chdir(tmp_path)
+    args = train_args(tmp_path / "davis", tmp_path, "clip_len=3", "batch=2", "epochs=1", "val_samples=1")
+    t = Trainer(args, Console(stderr=True))
+    before = {k: v.clone() for k, v in t.model.state_dict().items() if k.startswith(("memory_attention", "memory_encoder"))}
+    logs = t.train_step(0, [0, 1], 0, 10)
+    assert np.isfinite(logs["core_loss"])
+    after = t.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("memory_attention"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("memory_encoder"))
+    assert t.fit() == 0
+    row = next(csv.DictReader((tmp_path / "runs" / "train" / "results.csv").open()))
+    assert 0.0 <= float(row["val/JF"]) <= 1.0
