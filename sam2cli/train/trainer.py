@@ -21,7 +21,7 @@ from rich.console import Console
 from sam2cli.engine.device import autocast, select_device
 from sam2cli.errors import UsageError
 from sam2cli.io.writers import increment_dir
-from .batches import clip_item, image_item
+from .batches import clip_item, image_item, stack_images
 from .evaluate import evaluate
 from .losses import SAM2Loss
 from .optim import build_optimizer, freeze, lr_factor, set_lr
@@ -64,11 +64,10 @@ class StepLoss(torch.nn.Module):
                 samples.append((gen, image, masks))
         if not samples:
             return []
-        counts = [len(m) for _, _, m in samples]
-        owner = torch.repeat_interleave(torch.arange(len(samples)), torch.tensor(counts)).to(dev)
-        gt = torch.cat([m for _, _, m in samples])[:, None].to(dev)  # (B, 1, S, S)
-        feats = self.model.encode_image(torch.stack([x for _, x, _ in samples]).to(dev)).select(owner)
-        spans = spans_of(counts)
+        images, gt, owner = stack_images([(x, m) for _, x, m in samples])  # gt (B, 1, S, S)
+        gt = gt.to(dev)
+        feats = self.model.encode_image(images.to(dev)).select(owner.to(dev))
+        spans = spans_of([len(m) for _, _, m in samples])
         done = prompted_frames(self.model, feats, gt, spans, [g for g, _, _ in samples], self.args["n_correct"], 1.0)
         return [self.loss_fn([p.steps], gt[s, 0][None]) for p, s in zip(done, spans)]
 
