@@ -147,3 +147,26 @@ def test_video_clips_train_the_memory(tmp_path, monkeypatch):
     assert t.fit() == 0
     row = next(csv.DictReader((tmp_path / "runs" / "train" / "results.csv").open()))
     assert 0.0 <= float(row["val/JF"]) <= 1.0
+
+
+def test_images_and_videos_train_together(data, tmp_path, monkeypatch):
+    """data=videos,images: every step takes clips and images, so the memory learns to track while
+    the decoder keeps seeing prompted images; validation reports J&F and both mIoUs."""
+    from sam2cli.train.scenes import write_davis_dataset
+    from sam2cli.train.schedule import step_parts
+    from sam2cli.train.trainer import Trainer
+    write_davis_dataset(tmp_path / "davis", n_videos=4, n_frames=4, size=128, seed=0, n_val=1)
+    monkeypatch.chdir(tmp_path)
+    args = train_args(f"[{tmp_path / 'davis'},{data}]", tmp_path, "clip_len=3", "batch=2", "epochs=1",
+                      "val_samples=1", "freeze=[image_encoder]")
+    t = Trainer(args, Console(stderr=True))
+    assert t.videos == [True, False] and t.steps_per_epoch == 1  # 3 training videos, batch 2
+    parts = step_parts([len(d) for d in t.trains], 2, 0, 0, 0, 1)
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    t.train_step(0, parts, 0, 10)
+    changed = {k.split(".")[0] for k, v in t.model.state_dict().items() if not torch.equal(before[k], v)}
+    assert {"memory_attention", "memory_encoder", "sam_mask_decoder"} <= changed
+    assert "image_encoder" not in changed
+    assert t.fit() == 0
+    row = next(csv.DictReader((tmp_path / "runs" / "train" / "results.csv").open()))
+    assert {"val/J", "val/JF", "val/miou_click", "val/miou_box"} <= set(row)

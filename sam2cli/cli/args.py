@@ -29,6 +29,8 @@ NULLABLE_TYPES: dict[str, type] = {
     "source": str, "cfg": str, "format": str, "masks": str, "prompts": str, "name": str,
     "data": str, "output_dir": str, "shard": str, "max_frames": int,
 }
+# Text keys that also take a list, kept as one comma-joined text (train's data=[images.yaml,videos/]).
+JOINED = {"data"}
 
 
 def _at_least(n: int) -> tuple[Callable[[Any], bool], str]:
@@ -190,6 +192,8 @@ def _check_one(key: str, value: Any, defaults: dict, where: str = "") -> Any:
             raise UsageError(f"{shown} is not valid: expected a number")
         value = float(value)
     elif kind is str:
+        if key in JOINED and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)  # data=[a,b] is data=a,b
         if _is_numberish(value):
             value = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         if not isinstance(value, str):

@@ -43,14 +43,21 @@ def load_train_model(args: Dict[str, Any], device) -> Tuple[SAM2Model, int, Opti
 
 
 def open_splits(args: Dict[str, Any]):
-    """-> (train dataset, val dataset, is_video); malformed data fails here, before training."""
+    """-> (train datasets, val datasets, is_video per dataset), one per `data=` entry (a list, or
+    paths joined by commas: the first sets the epoch, see schedule.py); malformed data fails here,
+    before training."""
     from .datasets import VideoDataset, check_dataset, open_dataset
-    if not args["data"]:
-        raise UsageError("data= is required: a YOLO data.yaml, a COCO instances .json or a DAVIS folder")
-    train = open_dataset(args["data"], "train")
-    val = open_dataset(args["data"], "val")
-    for ds in (train, val):
-        if isinstance(ds, VideoDataset):
-            ds.clip_len, ds.max_objects = args["clip_len"], args["max_objects"]
-        check_dataset(ds)
-    return train, val, isinstance(train, VideoDataset)
+    entries = args["data"] if isinstance(args["data"], (list, tuple)) else str(args["data"] or "").split(",")
+    entries = [str(e).strip() for e in entries if str(e).strip()]
+    if not entries:
+        raise UsageError("data= is required: a YOLO data.yaml, a COCO instances .json or a DAVIS folder "
+                         "(or several joined by commas, to train on them together)")
+    trains, vals = [], []
+    for entry in entries:
+        for split, out in (("train", trains), ("val", vals)):
+            ds = open_dataset(entry, split)
+            if isinstance(ds, VideoDataset):
+                ds.clip_len, ds.max_objects = args["clip_len"], args["max_objects"]
+            check_dataset(ds)
+            out.append(ds)
+    return trains, vals, [isinstance(ds, VideoDataset) for ds in trains]

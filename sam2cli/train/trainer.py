@@ -11,7 +11,7 @@ import csv
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -26,40 +26,36 @@ from .evaluate import evaluate
 from .losses import SAM2Loss
 from .optim import build_optimizer, freeze, lr_factor, set_lr
 from .setup import load_train_model, open_splits
+from .schedule import Part, sample_gen, step_parts
 from .steps import prompted_frames, spans_of, video_clip
 
 COLUMNS = ["epoch", "train/loss", "train/mask", "train/dice", "train/iou", "train/class", "lr", "seconds"]
 
 
-def sample_gen(seed: int, epoch: int, index: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 10_007 + index)
-
-
 class StepLoss(torch.nn.Module):
     """One training step's loss as a module, so that DistributedDataParallel can wrap it:
-    forward(epoch, indices) -> (mean over samples of SAM 2's core loss, logged terms)."""
+    forward(parts) -> (mean over samples of SAM 2's core loss, logged terms). A part holds one
+    dataset's samples (see schedule.py); images and video clips can share a step."""
 
-    def __init__(self, model, loss_fn: SAM2Loss, args: Dict[str, Any], dataset, video: bool):
+    def __init__(self, model, loss_fn: SAM2Loss, args: Dict[str, Any], datasets: List, videos: List[bool]):
         super().__init__()
-        self.model, self.loss_fn, self.args, self.dataset, self.video = model, loss_fn, args, dataset, video
+        self.model, self.loss_fn, self.args, self.datasets, self.videos = model, loss_fn, args, datasets, videos
 
-    def clip_loss(self, epoch: int, index: int) -> Optional[Dict[str, torch.Tensor]]:
-        gen = sample_gen(self.args["seed"], epoch, index)
+    def clip_loss(self, dataset, gen: torch.Generator, index: int) -> Optional[Dict[str, torch.Tensor]]:
         dev = self.model.no_obj_ptr.device
-        frames, masks = clip_item(self.dataset[index], self.model.image_size, gen, bool(self.args["augment"]))
+        frames, masks = clip_item(dataset[index], self.model.image_size, gen, bool(self.args["augment"]))
         if masks.shape[1] == 0:
             return None
         preds = video_clip(self.model, frames.to(dev), masks[:, :, None].to(dev), gen, self.args["n_correct"])
         return self.loss_fn(preds, masks.to(dev))
 
-    def image_losses(self, epoch: int, indices: List[int]) -> List[Dict[str, torch.Tensor]]:
+    def image_losses(self, dataset, gens: List[torch.Generator], indices: List[int]) -> List[Dict[str, torch.Tensor]]:
         """One loss per image; the images go through the encoder, and their objects through the
         decoder, together."""
         dev, size = self.model.no_obj_ptr.device, self.model.image_size
         samples = []
-        for i in indices:
-            gen = sample_gen(self.args["seed"], epoch, i)
-            image, masks = image_item(self.dataset[i], size, gen, self.args["max_objects"], bool(self.args["augment"]))
+        for gen, i in zip(gens, indices):
+            image, masks = image_item(dataset[i], size, gen, self.args["max_objects"], bool(self.args["augment"]))
             if len(masks):
                 samples.append((gen, image, masks))
         if not samples:
@@ -71,11 +67,16 @@ class StepLoss(torch.nn.Module):
         done = prompted_frames(self.model, feats, gt, spans, [g for g, _, _ in samples], self.args["n_correct"], 1.0)
         return [self.loss_fn([p.steps], gt[s, 0][None]) for p, s in zip(done, spans)]
 
-    def forward(self, epoch: int, indices: List[int]):
-        if self.video:
-            losses = [l for l in (self.clip_loss(epoch, i) for i in indices) if l is not None]
-        else:
-            losses = self.image_losses(epoch, indices)
+    def forward(self, parts: List[Part]):
+        losses = []
+        for part in parts:
+            dataset = self.datasets[part.source]
+            gens = [sample_gen(self.args["seed"], part.source, pass_no, i) for pass_no, i in part.items]
+            indices = [i for _, i in part.items]
+            if self.videos[part.source]:
+                losses += [l for l in map(self.clip_loss, [dataset] * len(gens), gens, indices) if l is not None]
+            else:
+                losses += self.image_losses(dataset, gens, indices)
         zero = sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
         if not losses:
             return zero, {}
@@ -96,7 +97,7 @@ class Trainer:
         torch.manual_seed(args["seed"])
         self.model, self.start_epoch, resume_state = load_train_model(args, self.device)
         self.size = self.model.image_size
-        self.train_ds, self.val_ds, self.video = open_splits(args)
+        self.trains, self.vals, self.videos = open_splits(args)
         if args["freeze"]:
             prefixes = [args["freeze"]] if isinstance(args["freeze"], str) else list(args["freeze"])
             if not freeze(self.model, prefixes):
@@ -108,22 +109,26 @@ class Trainer:
             self.best = float(resume_state.get("best_fitness", -1.0))
         loss_fn = SAM2Loss()
         loss_fn.sync_num_objects = False  # per-sample normalisation: DDP == one process
-        self.step_module = StepLoss(self.model, loss_fn, args, self.train_ds, self.video)
+        self.step_module = StepLoss(self.model, loss_fn, args, self.trains, self.videos)
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(self.step_module)
         self.run_dir = Path(resume_state["run_dir"]) if resume_state else None
         if self.rank == 0 and self.run_dir is None:
             self.run_dir = increment_dir(args["project"], args["name"] or "train", args["exist_ok"])
-        self.steps_per_epoch = max(1, len(self.train_ds) // args["batch"])
+        self.steps_per_epoch = max(1, len(self.trains[0]) // args["batch"])
 
     # ------------------------------------------------------------------ one step
-    def train_step(self, epoch: int, indices: List[int], step: int, total: int) -> Dict[str, float]:
+    def train_step(self, epoch: int, parts: Union[List[int], List[Part]], step: int, total: int) -> Dict[str, float]:
+        """One optimiser step on the step's samples: schedule.step_parts(), or indices into the first
+        dataset. Each rank takes its share; DDP averages the gradients."""
         self.model.train()
-        mine = indices[self.rank::self.world]
+        if parts and not isinstance(parts[0], Part):
+            parts = [Part(0, [(epoch, int(i)) for i in parts])]
+        mine = [p.share(self.rank, self.world) for p in parts]
         lr = set_lr(self.opt, self.args["lr0"], lr_factor(step, total, self.args["warmup_steps"], self.args["lrf"]))
         self.opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.args["half"]):
-            core, logs = self.step_module(epoch, mine)
+            core, logs = self.step_module(mine)
         core.backward()  # DDP averages the gradients across ranks here
         torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.args["clip_grad"])
         self.opt.step()
@@ -140,12 +145,12 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, a["epochs"]):
                 t0, sums, n = time.time(), {}, 0
-                perm = torch.randperm(len(self.train_ds), generator=torch.Generator().manual_seed(a["seed"] + epoch))
                 with progress(self.console, self.rank) as bar:
                     task = bar.add_task(f"epoch {epoch + 1}/{a['epochs']}", total=self.steps_per_epoch, info="")
                     for s in range(self.steps_per_epoch):
-                        idx = perm[s * a["batch"]:(s + 1) * a["batch"]].tolist()
-                        logs = self.train_step(epoch, idx, epoch * self.steps_per_epoch + s, total)
+                        parts = step_parts([len(d) for d in self.trains], a["batch"], a["seed"], epoch, s,
+                                           self.steps_per_epoch)
+                        logs = self.train_step(epoch, parts, epoch * self.steps_per_epoch + s, total)
                         for k, v in logs.items():
                             sums[k] = sums.get(k, 0.0) + v
                         n += 1
@@ -168,8 +173,12 @@ class Trainer:
         return 0
 
     def end_epoch(self, epoch: int, train: Dict[str, float], seconds: float) -> None:
-        metrics = evaluate(self.model, self.val_ds, self.video, self.args["val_samples"], self.args["max_objects"])
-        fitness = metrics.get("JF", np.mean([metrics.get("miou_click", 0.0), metrics.get("miou_box", 0.0)]))
+        metrics, fits = {}, []
+        for k, (ds, video) in enumerate(zip(self.vals, self.videos)):
+            m = evaluate(self.model, ds, video, self.args["val_samples"], self.args["max_objects"])
+            fits.append(m["JF"] if video else np.mean([m.get("miou_click", 0.0), m.get("miou_box", 0.0)]))
+            metrics.update({(f"{key}{k}" if key in metrics else key): v for key, v in m.items()})
+        fitness = float(np.mean(fits))
         row = {"epoch": epoch + 1, "train/loss": train.get("core_loss"), "train/mask": train.get("loss_mask"),
                "train/dice": train.get("loss_dice"), "train/iou": train.get("loss_iou"),
                "train/class": train.get("loss_class"), "lr": train.get("lr"), "seconds": round(seconds, 1)}

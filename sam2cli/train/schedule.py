@@ -1,0 +1,57 @@
+"""Which samples each training step takes, when `data=` names one dataset or several.
+
+    data=scenes/davis                          one dataset: an epoch is one pass over it
+    data=scenes/davis,scenes/yolo/data.yaml    mixed: every step takes `batch` samples from each
+
+With several datasets an epoch is one pass over the FIRST one; the others are drawn in turn from
+their own shuffles, reshuffled each time one is used up, so a small first dataset (videos) can be
+mixed with a large second one (images) without repeating the large one every epoch. This is what
+keeps a model's image quality while it learns to track: SAM 2 itself is trained on images and
+videos together.
+
+Everything here is a function of (seed, epoch, step), so every DDP rank computes the same schedule
+and takes its own share of it, and each sample's random generator depends on where it comes from
+(dataset, pass, index), never on the rank.
+"""
+
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import torch
+
+SOURCE_SEED = 7_919  # offsets the seed of each further dataset
+
+
+@dataclass
+class Part:
+    """One dataset's share of a step: (pass over that dataset, index) per sample."""
+    source: int
+    items: List[Tuple[int, int]]
+
+    def share(self, rank: int, world: int) -> "Part":
+        return Part(self.source, self.items[rank::world])
+
+
+def sample_gen(seed: int, source: int, pass_no: int, index: int) -> torch.Generator:
+    """The generator of one sample's augmentation and simulated prompts."""
+    return torch.Generator().manual_seed((seed + SOURCE_SEED * source) * 1_000_003 + pass_no * 10_007 + index)
+
+
+def shuffle(n: int, seed: int, source: int, pass_no: int) -> List[int]:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed + SOURCE_SEED * source + pass_no)).tolist()
+
+
+def step_parts(sizes: Sequence[int], batch: int, seed: int, epoch: int, step: int, steps_per_epoch: int) -> List[Part]:
+    """The samples of step `step` of epoch `epoch`: `batch` from each dataset of the given sizes."""
+    first = shuffle(sizes[0], seed, 0, epoch)[step * batch:(step + 1) * batch]
+    parts = [Part(0, [(epoch, i) for i in first])]
+    start = (epoch * steps_per_epoch + step) * batch  # samples already drawn from each further dataset
+    for source, n in enumerate(sizes[1:], start=1):
+        items, order, pass_no = [], [], -1
+        for p in range(start, start + batch):
+            if p // n != pass_no:
+                pass_no = p // n
+                order = shuffle(n, seed, source, pass_no)
+            items.append((pass_no, order[p % n]))
+        parts.append(Part(source, items))
+    return parts
