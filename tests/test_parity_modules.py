@@ -8,7 +8,7 @@ import torch
 from reference import build_reference, make_random_checkpoint
 from sam2cli.io.model_cfg import registry
 from sam2cli.model.checkpoint import build_model
-from sam2cli.model.sam2 import ImageFeatures, Memory
+from sam2cli.model.sam2 import Memory
 
 SIZE = 256  # backbone 64/32/16 maps
 NAMES = ["sam2.1_hiera_t", "sam2_hiera_t"]
