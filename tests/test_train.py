@@ -157,11 +157,12 @@ def test_images_and_videos_train_together(data, tmp_path, monkeypatch):
     from sam2cli.train.trainer import Trainer
     write_davis_dataset(tmp_path / "davis", n_videos=4, n_frames=4, size=128, seed=0, n_val=1)
     monkeypatch.chdir(tmp_path)
-    args = train_args(f"[{tmp_path / 'davis'},{data}]", tmp_path, "clip_len=3", "batch=2", "epochs=1",
+    args = train_args(f"[{tmp_path / 'davis'},{data}]", tmp_path, "clip_len=3", "batch=[2,3]", "epochs=1",
                       "val_samples=1", "freeze=[image_encoder]")
     t = Trainer(args, Console(stderr=True))
-    assert t.videos == [True, False] and t.steps_per_epoch == 1  # 3 training videos, batch 2
-    parts = step_parts([len(d) for d in t.trains], 2, 0, 0, 0, 1)
+    assert t.videos == [True, False] and t.steps_per_epoch == 1  # 3 training videos, 2 per step
+    parts = step_parts([len(d) for d in t.trains], t.batches, 0, 0, 0, 1)
+    assert [len(p.items) for p in parts] == [2, 3]  # 2 clips and 3 images
     before = {k: v.clone() for k, v in t.model.state_dict().items()}
     t.train_step(0, parts, 0, 10)
     changed = {k.split(".")[0] for k, v in t.model.state_dict().items() if not torch.equal(before[k], v)}

@@ -31,6 +31,8 @@ NULLABLE_TYPES: dict[str, type] = {
 }
 # Text keys that also take a list, kept as one comma-joined text (train's data=[images.yaml,videos/]).
 JOINED = {"data"}
+# Keys that take one value, or a list of them: one per `data=` entry (train's batch=[4,16]).
+PER_DATASET = {"batch"}
 
 
 def _at_least(n: int) -> tuple[Callable[[Any], bool], str]:
@@ -48,7 +50,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "crop_overlap_ratio": ((lambda v: 0 <= v < 1), "must be >= 0 and < 1"),
     "min_mask_region_area": _at_least(0), "frame": _at_least(0), "max_frames": _at_least(1),
     "line_width": _at_least(1), "max_det": _at_least(1), "workers": _at_least(1),
-    "runs": _at_least(1), "warmup": _at_least(0), **{k: _between(0, 1) for k in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
+    "runs": _at_least(1), "warmup": _at_least(0), "batch": _at_least(1), **{k: _between(0, 1) for k in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
                                    "crop_nms_thresh", "conf", "iou")},
 }
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -175,6 +177,8 @@ def _kind(key: str, defaults: dict) -> tuple[type | None, bool]:
 
 
 def _check_one(key: str, value: Any, defaults: dict, where: str = "") -> Any:
+    if key in PER_DATASET and isinstance(value, (list, tuple)) and value:
+        return [_check_one(key, v, defaults, where) for v in value]
     kind, nullable = _kind(key, defaults)
     shown = f"{key}={_fmt(value)}{where}"
     if kind is None or (value is None and nullable):

@@ -2,6 +2,7 @@
 
     data=scenes/davis                          one dataset: an epoch is one pass over it
     data=scenes/davis,scenes/yolo/data.yaml    mixed: every step takes `batch` samples from each
+    data=[scenes/davis,scenes/yolo/data.yaml] batch=[4,16]    4 clips and 16 images per step
 
 With several datasets an epoch is one pass over the FIRST one; the others are drawn in turn from
 their own shuffles, reshuffled each time one is used up, so a small first dataset (videos) can be
@@ -15,9 +16,11 @@ and takes its own share of it, and each sample's random generator depends on whe
 """
 
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch
+
+from sam2cli.errors import UsageError
 
 SOURCE_SEED = 7_919  # offsets the seed of each further dataset
 
@@ -41,17 +44,28 @@ def shuffle(n: int, seed: int, source: int, pass_no: int) -> List[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed + SOURCE_SEED * source + pass_no)).tolist()
 
 
-def step_parts(sizes: Sequence[int], batch: int, seed: int, epoch: int, step: int, steps_per_epoch: int) -> List[Part]:
-    """The samples of step `step` of epoch `epoch`: `batch` from each dataset of the given sizes."""
-    first = shuffle(sizes[0], seed, 0, epoch)[step * batch:(step + 1) * batch]
+def step_parts(sizes: Sequence[int], batches: Sequence[int], seed: int, epoch: int, step: int,
+               steps_per_epoch: int) -> List[Part]:
+    """The samples of step `step` of epoch `epoch`: batches[k] from the dataset of size sizes[k]."""
+    b0 = batches[0]
+    first = shuffle(sizes[0], seed, 0, epoch)[step * b0:(step + 1) * b0]
     parts = [Part(0, [(epoch, i) for i in first])]
-    start = (epoch * steps_per_epoch + step) * batch  # samples already drawn from each further dataset
-    for source, n in enumerate(sizes[1:], start=1):
+    for source, (n, b) in enumerate(zip(sizes[1:], batches[1:]), start=1):
+        start = (epoch * steps_per_epoch + step) * b  # samples already drawn from this dataset
         items, order, pass_no = [], [], -1
-        for p in range(start, start + batch):
+        for p in range(start, start + b):
             if p // n != pass_no:
                 pass_no = p // n
                 order = shuffle(n, seed, source, pass_no)
             items.append((pass_no, order[p % n]))
         parts.append(Part(source, items))
     return parts
+
+
+def per_dataset(batch: Union[int, Sequence[int]], n_datasets: int) -> List[int]:
+    """batch= as one number per dataset: a single number applies to each."""
+    batches = [int(batch)] * n_datasets if isinstance(batch, int) else [int(b) for b in batch]
+    if len(batches) != n_datasets:
+        raise UsageError(f"batch={list(batches)} gives {len(batches)} sizes for {n_datasets} data= entries: "
+                         f"give one number, or one per entry")
+    return batches

@@ -26,7 +26,7 @@ from .evaluate import evaluate
 from .losses import SAM2Loss
 from .optim import build_optimizer, freeze, lr_factor, set_lr
 from .setup import load_train_model, open_splits
-from .schedule import Part, sample_gen, step_parts
+from .schedule import Part, per_dataset, sample_gen, step_parts
 from .steps import prompted_frames, spans_of, video_clip
 
 COLUMNS = ["epoch", "train/loss", "train/mask", "train/dice", "train/iou", "train/class", "lr", "seconds"]
@@ -115,7 +115,8 @@ class Trainer:
         self.run_dir = Path(resume_state["run_dir"]) if resume_state else None
         if self.rank == 0 and self.run_dir is None:
             self.run_dir = increment_dir(args["project"], args["name"] or "train", args["exist_ok"])
-        self.steps_per_epoch = max(1, len(self.trains[0]) // args["batch"])
+        self.batches = per_dataset(args["batch"], len(self.trains))
+        self.steps_per_epoch = max(1, len(self.trains[0]) // self.batches[0])
 
     # ------------------------------------------------------------------ one step
     def train_step(self, epoch: int, parts: Union[List[int], List[Part]], step: int, total: int) -> Dict[str, float]:
@@ -138,7 +139,7 @@ class Trainer:
     # ------------------------------------------------------------------ epochs
     def fit(self) -> int:
         a = self.args
-        if self.world > 1 and a["batch"] % self.world:
+        if self.world > 1 and any(b % self.world for b in self.batches):
             raise UsageError(f"batch={a['batch']} must be a multiple of the {self.world} processes")
         total = a["epochs"] * self.steps_per_epoch
         epoch = self.start_epoch
@@ -148,7 +149,7 @@ class Trainer:
                 with progress(self.console, self.rank) as bar:
                     task = bar.add_task(f"epoch {epoch + 1}/{a['epochs']}", total=self.steps_per_epoch, info="")
                     for s in range(self.steps_per_epoch):
-                        parts = step_parts([len(d) for d in self.trains], a["batch"], a["seed"], epoch, s,
+                        parts = step_parts([len(d) for d in self.trains], self.batches, a["seed"], epoch, s,
                                            self.steps_per_epoch)
                         logs = self.train_step(epoch, parts, epoch * self.steps_per_epoch + s, total)
                         for k, v in logs.items():
