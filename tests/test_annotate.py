@@ -20,7 +20,7 @@ from sam2cli.cli.args import resolve
 from sam2cli.engine import annotate as ann
 from sam2cli.engine.detectors import LabelsDetector, TorchvisionDetector, build_detector, parse_torchvision
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.writers import rle_to_mask
+from sam2cli.io.coco_rle import rle_to_mask
 
 SAM_IMGSZ = 128
 SIZES = {"a.png": (96, 128), "b.png": (96, 96), "c.png": (64, 80), "d.png": (96, 96), "sub/e.png": (112, 96)}

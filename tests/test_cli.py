@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from sam2cli.cli.app import main
-from sam2cli.io.writers import read_palette_png, rle_to_mask
+from sam2cli.io.coco_rle import rle_to_mask
+from sam2cli.io.mask_pngs import read_palette_png
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "scripts" / "samples" / "shapes.jpg"

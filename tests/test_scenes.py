@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sam2cli.io.writers import read_palette_png
+from sam2cli.io.mask_pngs import read_palette_png
 from sam2cli.train.scenes import KINDS, make_image, make_video, write_davis_dataset, write_yolo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

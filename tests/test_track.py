@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sam2cli.cli.app import main
-from sam2cli.io.writers import read_palette_png
+from sam2cli.io.mask_pngs import read_palette_png
 
 
 def write_video(path: Path, n: int, w: int = 96, h: int = 64) -> Path:

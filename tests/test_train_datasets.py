@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from sam2cli.errors import UsageError
-from sam2cli.io.writers import mask_to_rle, save_mask_pngs
+from sam2cli.io.coco_rle import mask_to_rle
+from sam2cli.io.mask_pngs import save_mask_pngs
 from sam2cli.train.datasets import (CocoDataset, ImageDataset, ImageSample, VideoClip, VideoDataset, YoloDataset,
                                     check_dataset, open_dataset)
 
@@ -184,7 +185,7 @@ def test_yolo_relative_path_list_and_no_images_component(tmp_path, monkeypatch):
 
 def test_yolo_roundtrip_with_annotate_polygons(tmp_path):
     """Labels written by the project's writer (what `sam2 annotate` saves) read back to the same masks."""
-    from sam2cli.io.writers import yolo_seg_lines
+    from sam2cli.io.yolo_labels import yolo_seg_lines
 
     make_yolo(tmp_path)
     m = np.zeros((H, W), bool)

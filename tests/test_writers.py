@@ -1,4 +1,5 @@
-"""Tests for sam2cli.io.writers and sam2cli.io.atomic (tiny arrays, a few video frames)."""
+"""Tests for the output writers (sam2cli.io.overlay, video_writer, yolo_labels, coco_rle, prediction_json,
+mask_pngs, run_dir) and sam2cli.io.atomic (tiny arrays, a few video frames)."""
 
 from __future__ import annotations
 
@@ -16,23 +17,13 @@ from PIL import Image
 from sam2cli.engine.results import Results
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from sam2cli.io.writers import (
-    JsonArrayWriter,
-    JsonlWriter,
-    VideoWriter,
-    davis_palette,
-    increment_dir,
-    mask_to_rle,
-    object_color,
-    overlay,
-    prediction_records,
-    read_palette_png,
-    rle_to_mask,
-    save_mask_pngs,
-    save_overlay_image,
-    write_yolo_txt,
-    yolo_seg_lines,
-)
+from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask
+from sam2cli.io.mask_pngs import davis_palette, read_palette_png, save_mask_pngs
+from sam2cli.io.overlay import object_color, overlay, save_overlay_image
+from sam2cli.io.prediction_json import JsonArrayWriter, JsonlWriter, prediction_records
+from sam2cli.io.run_dir import increment_dir
+from sam2cli.io.video_writer import VideoWriter
+from sam2cli.io.yolo_labels import write_yolo_txt, yolo_seg_lines
 
 
 def _rect(h: int, w: int, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:

@@ -8,7 +8,7 @@ Decisions (the contract the tests hold):
   path; labels go to ``output_dir/<relative path>.txt``. Default ``output_dir``: the last ``images``
   folder of ``data`` becomes ``labels`` (``ds/images/train`` -> ``ds/labels/train``), else ``labels`` beside it.
 * Lines: ``class x1 y1 ... xn yn``, normalised, 6 decimals, the detector's class id kept
-  (:func:`sam2cli.io.writers.yolo_seg_lines`). A mask in several parts becomes ONE polygon:
+  (:func:`sam2cli.io.yolo_labels.yolo_seg_lines`). A mask in several parts becomes ONE polygon:
   **its largest part** (the project's :func:`mask_to_polygon` convention): no self-touching
   bridges, at the cost of the smaller parts. A mask whose polygon has fewer than 3 points or
   zero area is dropped and counted. No detections (or every mask dropped) -> an empty file.
@@ -51,8 +51,10 @@ from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.atomic import atomic_path, write_text_atomic
+from sam2cli.io.coco_rle import mask_to_rle
 from sam2cli.io.image import is_image_file, load_image
-from sam2cli.io.writers import dumps, mask_to_rle, yolo_seg_lines
+from sam2cli.io.prediction_json import dumps
+from sam2cli.io.yolo_labels import yolo_seg_lines
 from .detectors import Detections, as_detections, build_detector
 from .predict import progress_bar
 from .results import mask_to_polygon, masks_to_boxes

@@ -15,8 +15,11 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from sam2cli.io.writers import (JsonArrayWriter, JsonlWriter, VideoWriter, overlay, prediction_records, save_image,
-                                save_mask_pngs, write_yolo_txt, yolo_seg_lines)
+from sam2cli.io.mask_pngs import save_mask_pngs
+from sam2cli.io.overlay import overlay, save_image
+from sam2cli.io.prediction_json import JsonArrayWriter, JsonlWriter, prediction_records
+from sam2cli.io.video_writer import VideoWriter
+from sam2cli.io.yolo_labels import write_yolo_txt, yolo_seg_lines
 from .results import Results
 
 

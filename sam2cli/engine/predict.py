@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_mask
 from sam2cli.io.sources import open_source
-from sam2cli.io.writers import increment_dir
+from sam2cli.io.run_dir import increment_dir
 from .outputs import RunOutputs
 from .prompts import normalize_prompts
 

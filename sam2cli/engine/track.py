@@ -18,9 +18,10 @@ import numpy as np
 from rich.console import Console
 
 from sam2cli.errors import UsageError
+from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask
 from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_prompts
+from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.video_reader import open_frames
-from sam2cli.io.writers import increment_dir, mask_to_rle, rle_to_mask
 from .outputs import RunOutputs
 from .predict import progress_bar
 from .results import Results

@@ -15,7 +15,8 @@ import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from types import TracebackType
+from typing import Iterator, Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -93,3 +94,17 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
 def write_text_atomic(path: PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically; return the path."""
     return write_bytes_atomic(path, text.encode(encoding))
+
+
+class _CommitOnExit:
+    """Context manager for writers with close() (commit) and abort() (discard the temp file)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

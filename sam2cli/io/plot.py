@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .writers import save_image
+from .overlay import save_image
 
 
 def plot_results(csv_path: Path, png_path: Path, panel=(320, 200)) -> Path:

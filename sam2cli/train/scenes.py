@@ -164,7 +164,7 @@ def write_yolo_dataset(
     """
     import yaml
 
-    from sam2cli.io.writers import yolo_seg_lines
+    from sam2cli.io.yolo_labels import yolo_seg_lines
 
     root = Path(root)
     total, done = n_train + n_val, 0
@@ -208,7 +208,7 @@ def write_davis_dataset(
     """
     from PIL import Image
 
-    from sam2cli.io.writers import davis_palette
+    from sam2cli.io.mask_pngs import davis_palette
 
     root = Path(root)
     if n_val is None:

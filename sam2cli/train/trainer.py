@@ -20,7 +20,7 @@ from rich.console import Console
 
 from sam2cli.engine.device import autocast, select_device
 from sam2cli.errors import UsageError
-from sam2cli.io.writers import increment_dir
+from sam2cli.io.run_dir import increment_dir
 from .batches import clip_item, image_item, stack_images
 from .evaluate import evaluate
 from .losses import SAM2Loss

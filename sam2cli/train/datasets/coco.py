@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from sam2cli.io.writers import rle_to_mask
+from sam2cli.io.coco_rle import rle_to_mask
 
 from .common import ImageDataset, PathLike, _bad, _every_nth, _image_size, _stack
 

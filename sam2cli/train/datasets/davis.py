@@ -33,7 +33,7 @@ from PIL import Image
 
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.sources import list_frame_folder
-from sam2cli.io.writers import read_palette_png
+from sam2cli.io.mask_pngs import read_palette_png
 
 from .common import PathLike, VideoClip, _bad, _every_nth, _image_size, _load
 
