@@ -18,11 +18,12 @@ from sam2cli.train.scenes import item_rng, make_image, make_video
 
 UNSEEN_SEED = 987_654  # training used seed 0
 # measured on the shipped model (see the README's Training section), less a margin
-SAMPLE_IOU = 0.88          # measured 0.90-0.96
-CLICK_MIOU, BOX_MIOU = 0.68, 0.72  # measured 0.724, 0.761 (issue target 0.85, 0.90: not met yet)
-EVERYTHING_RECALL = 0.55   # measured 0.615 (target 0.80)
+SAMPLE_IOU = 0.86          # measured 0.89-0.96
+CLICK_MIOU, BOX_MIOU = 0.70, 0.74  # measured 0.730, 0.772 (issue target 0.85, 0.90: not met yet)
+EVERYTHING_RECALL = 0.60   # measured 0.654 (target 0.80)
 EVERYTHING_PARAMS = dict(pred_iou_thresh=0.5, stability_score_thresh=0.6)
-TRACK_J = 0.38             # measured 0.425 (target 0.80)
+TRACK_VIDEOS = 3           # unseen videos, each with a 4-frame full occlusion of the clicked object
+TRACK_J, TRACK_J_AFTER = 0.63, 0.55  # mean measured 0.688 (0.81, 0.49, 0.76; target 0.80), after 0.612
 
 
 def interior_point(mask: np.ndarray):
@@ -95,22 +96,32 @@ def test_segment_everything_finds_the_objects(model, scenes):
     assert found / total >= EVERYTHING_RECALL
 
 
-def test_tracking_from_one_click(tmp_path):
+def track_one_click(video: int, tmp_path: Path):
+    """Click object 0 on frame 0 of unseen video `video` (hidden behind a bar on frames 12-15),
+    track 30 frames -> (J on visible frames, hidden frames predicted empty, J on frames 16-29)."""
     import cv2
     from sam2cli.engine.video_predictor import SAM2VideoPredictor
-    frames, masks, _ = make_video(item_rng(UNSEEN_SEED, 1, 0), 128, n_frames=30, n_objects=(2, 3),
+    frames, masks, _ = make_video(item_rng(UNSEEN_SEED, 1, video), 128, n_frames=30, n_objects=(2, 3),
                                   occlude=(0, 12, 4))
+    folder = tmp_path / str(video)
+    folder.mkdir()
     for t, f in enumerate(frames):
-        cv2.imwrite(str(tmp_path / f"{t}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / f"{t}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     p = SAM2VideoPredictor(overrides=dict(model="sam2_demo.pt", device="cpu"))
-    state = p.init_state(str(tmp_path))
+    state = p.init_state(str(folder))
     p.add_new_points_or_box(state, 0, 1, points=[interior_point(masks[0, 0])], labels=[1])
     pred = {f: (l[0, 0] > 0).numpy() for f, _, l in p.propagate_in_video(state)}
     visible = [t for t in range(30) if masks[t, 0].any()]
     j = np.mean([iou(pred[t], masks[t, 0]) for t in visible])
     after = np.mean([iou(pred[t], masks[t, 0]) for t in range(16, 30)])
-    hidden = [not pred[t].any() for t in range(12, 16)]
-    # the issue's occlusion targets (reported absent while hidden, J >= 0.7 after) are not met yet:
-    # printed, not asserted
-    print(f"demo: tracking J {j:.3f}; hidden frames predicted empty: {hidden}; J after the occlusion {after:.3f}")
-    assert j >= TRACK_J
+    return j, [not pred[t].any() for t in range(12, 16)], after
+
+
+def test_tracking_through_an_occlusion(tmp_path):
+    runs = [track_one_click(v, tmp_path) for v in range(TRACK_VIDEOS)]
+    for v, (j, hidden, after) in enumerate(runs):
+        print(f"demo: video {v}: tracking J {j:.3f}; hidden frames predicted empty: {hidden}; "
+              f"J after the occlusion {after:.3f}")
+    assert np.mean([j for j, _, _ in runs]) >= TRACK_J
+    assert all(all(h) for _, h, _ in runs), "the object must be reported absent while it is hidden"
+    assert np.mean([a for _, _, a in runs]) >= TRACK_J_AFTER, "the object must be picked up again"
