@@ -51,7 +51,8 @@ class SinePositionEncoding2d(nn.Module):
     """DETR-style normalised 2-D sine encoding of a feature map: (B, C, H, W) -> (B, dim, H, W).
 
     Channels are [y features, x features]; within each half, sin and cos alternate.
-    Parameter-free; results are cached per (H, W, device).
+    Parameter-free; results are cached per (H, W, device, dtype), so half precision does not
+    convert a (256, 256, 256) grid on every image.
     """
 
     def __init__(self, dim: int, temperature: float = 10000.0):
@@ -62,8 +63,10 @@ class SinePositionEncoding2d(nn.Module):
         self._cache: dict = {}
 
     @torch.no_grad()
-    def grid(self, h: int, w: int, device) -> torch.Tensor:
-        key = (h, w, str(device))
+    def grid(self, h: int, w: int, device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        key = (h, w, str(device), dtype)
+        if key not in self._cache and dtype != torch.float32:
+            self._cache[key] = self.grid(h, w, device).to(dtype)
         if key not in self._cache:
             eps = 1e-6
             y = torch.arange(1, h + 1, dtype=torch.float32, device=device) / (h + eps) * self.scale
@@ -77,8 +80,8 @@ class SinePositionEncoding2d(nn.Module):
         return self._cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pos = self.grid(x.shape[-2], x.shape[-1], x.device)
-        return pos[None].expand(x.shape[0], -1, -1, -1).to(x.dtype)
+        pos = self.grid(x.shape[-2], x.shape[-1], x.device, x.dtype)
+        return pos[None].expand(x.shape[0], -1, -1, -1)
 
 
 def sine_encoding_1d(pos: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:

@@ -125,8 +125,19 @@ class Hiera(nn.Module):
             self.blocks.append(MultiScaleBlock(dim, dim_out, heads, window, q_pool=i in stage_starts))
             dim = dim_out
         self.channel_list = [self.blocks[i].dim_out for i in self.stage_ends[::-1]]
+        self._pos_key, self._pos_cached = None, None
 
     def pos_embedding(self, h: int, w: int) -> torch.Tensor:
+        """(1, h, w, C); without gradients it is kept until the size or the weights change (the
+        bicubic resize costs as much as a transformer block at stage 1)."""
+        if torch.is_grad_enabled() or self.pos_embed.is_inference():  # (inference tensors have no version)
+            return self._pos_embedding(h, w)
+        key = (h, w, *((p.data_ptr(), p._version, p.dtype) for p in (self.pos_embed, self.pos_embed_window)))
+        if self._pos_key != key:
+            self._pos_cached, self._pos_key = self._pos_embedding(h, w), key
+        return self._pos_cached
+
+    def _pos_embedding(self, h: int, w: int) -> torch.Tensor:
         """Background embedding resized (bicubic) to h x w, plus the tiled window embedding."""
         pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
         win = self.pos_embed_window
