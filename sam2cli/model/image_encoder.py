@@ -32,7 +32,10 @@ class FpnNeck(nn.Module):
         out: List[torch.Tensor] = [None] * len(xs)  # type: ignore[list-item]
         prev = None
         for i in range(n, -1, -1):  # from the lowest resolution up
-            lateral = self.convs[n - i](xs[i])
+            # the 1x1 conv as a matmul on the trunk's channels-last layout (no layout conversion);
+            # the result is a channels-last (B, d_model, H, W) view
+            conv = self.convs[n - i].conv
+            lateral = F.linear(xs[i].permute(0, 2, 3, 1), conv.weight.flatten(1), conv.bias).permute(0, 3, 1, 2)
             if i in self.top_down_levels and prev is not None:
                 prev = lateral + F.interpolate(prev.float(), scale_factor=2.0, mode="nearest").to(lateral.dtype)
             else:
