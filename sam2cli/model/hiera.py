@@ -44,7 +44,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, dim, kernel_size=7, stride=4, padding=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).permute(0, 2, 3, 1)  # (B, H/4, W/4, C)
+        # a channels-last conv: its (B, H/4, W/4, C) view is contiguous, as every block wants
+        return self.proj(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
 
 
 class MultiScaleAttention(nn.Module):
@@ -142,7 +143,7 @@ class Hiera(nn.Module):
         pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
         win = self.pos_embed_window
         pos = pos + win.tile(1, 1, h // win.shape[2], w // win.shape[3])
-        return pos.permute(0, 2, 3, 1)
+        return pos.permute(0, 2, 3, 1).contiguous()  # channels-last like x: a fast add
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """(B, 3, H, W) -> one (B, C_i, H_i, W_i) map per stage, highest resolution first."""
