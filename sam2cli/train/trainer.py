@@ -1,6 +1,7 @@
-"""`sam2 train`: fine-tune SAM 2 (or train a config from scratch) on images or videos.
+"""`sam2 train`: fine-tune SAM 2 (or train a config from scratch) on images, videos, or both.
 
-Each sample gets its own random generator seeded by (seed, epoch, index), for its augmentation and
+Which samples a step takes is schedule.py's (one dataset, or several mixed in every step). Each
+sample gets its own random generator seeded by (seed, dataset, pass, index), for its augmentation and
 its simulated prompts, so a run is reproducible and a DDP run (torchrun, gloo or nccl) computes the
 same update as one process with the same global batch. The loss is the mean over samples of
 SAM 2's multi-step loss. Checkpoints are in the official format ({"model": state_dict}, official
