@@ -75,7 +75,8 @@ class StepLoss(torch.nn.Module):
             gens = [sample_gen(self.args["seed"], part.source, pass_no, i) for pass_no, i in part.items]
             indices = [i for _, i in part.items]
             if self.videos[part.source]:
-                losses += [l for l in map(self.clip_loss, [dataset] * len(gens), gens, indices) if l is not None]
+                clips = (self.clip_loss(dataset, g, i) for g, i in zip(gens, indices))
+                losses += [l for l in clips if l is not None]
             else:
                 losses += self.image_losses(dataset, gens, indices)
         zero = sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
