@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from sam2cli.engine import benchmark as bench
+from sam2cli.engine.timing import median_ms
 
 
 def main() -> None:
@@ -36,8 +37,8 @@ def main() -> None:
         best = {}
         for _ in range(a.rounds):
             for name, impl in impls.items():
-                e = bench.median_ms(lambda: impl.embed(image), a.runs, 1, dev)
-                dd = bench.median_ms(lambda: impl.decode(point), a.runs * 2, 1, dev)
+                e = median_ms(lambda: impl.embed(image), a.runs, 1, dev)
+                dd = median_ms(lambda: impl.decode(point), a.runs * 2, 1, dev)
                 best[name] = min(best.get(name, (e, dd)), (e, dd), key=sum)
     ref = sum(best["reference fp32"])
     for name, (e, dd) in best.items():

@@ -35,14 +35,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 import torch
@@ -50,6 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sam2cli.errors import UsageError
+from .timing import PeakMemory, sync_device, encoder_gflops, median_ms
 
 FIGURES = ("size_mb", "params_m", "gflops", "embed_ms", "decode_ms", "everything_ms", "track1_ms",
            "track3_ms", "peak_mem_mb")
@@ -85,95 +84,6 @@ def write_clip(folder: Path, n: int) -> Path:
     for i in range(n):
         cv2.imwrite(str(folder / f"{i}.jpg"), cv2.cvtColor(synthetic_frame(i), cv2.COLOR_RGB2BGR))
     return folder
-
-
-# ----------------------------------------------------------------------------- measuring
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def median_ms(fn: Callable[[], Any], runs: int, warmup: int, device: torch.device) -> float:
-    """Median wall time of fn() in ms over `runs` calls after `warmup` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
-
-
-def _rss_bytes() -> Optional[int]:
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-class PeakMemory:
-    """Peak memory (MB) above the level at entry: CUDA allocator peak, else sampled process RSS
-    (falling back to the growth of getrusage's high-water mark where /proc is missing)."""
-
-    def __init__(self, device: torch.device, interval: float = 0.005):
-        self.device, self.interval = device, interval
-        self.peak_mb: Optional[float] = None
-
-    def __enter__(self):
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-            return self
-        self._base, self._peak, self._stop = _rss_bytes(), 0, threading.Event()
-        if self._base is None:
-            import resource
-            self._base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            self._thread = None
-            return self
-        self._peak = self._base
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.is_set():
-            rss = _rss_bytes()
-            if rss is not None and rss > self._peak:
-                self._peak = rss
-            self._stop.wait(self.interval)
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device)
-        elif self._thread is None:
-            import resource
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        else:
-            self._stop.set()
-            self._thread.join()
-            peak = max(self._peak, _rss_bytes() or 0)
-        self.peak_mb = max(peak - self._base, 0) / 1e6
-        return False
-
-
-def encoder_gflops(fn: Callable[[torch.Tensor], Any], imgsz: int, device: torch.device) -> float:
-    """GFLOPs of one image-encoder call on a (1, 3, imgsz, imgsz) input (fp32, no autocast)."""
-    from torch.utils.flop_counter import FlopCounterMode
-    x = torch.zeros(1, 3, imgsz, imgsz, device=device)
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        fn(x)
-    return counter.get_total_flops() / 1e9
 
 
 # ----------------------------------------------------------------------------- implementations
@@ -291,7 +201,7 @@ def _frame_times(frames, device) -> List[float]:
     """Seconds between consecutive frames yielded by a propagation generator."""
     times, t = [], time.perf_counter()
     for _ in frames:
-        _sync(device)
+        sync_device(device)
         now = time.perf_counter()
         times.append(now - t)
         t = now
