@@ -86,6 +86,14 @@ def test_malformed_dataset_fails_before_training(tmp_path, monkeypatch, capsys):
     assert "0.txt" in err and ":1" in err and len(err.splitlines()) == 1
 
 
+def test_batch_sizes_not_matching_the_datasets_fail_before_any_output(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "model=sam2_demo", f"data={data}", "batch=[4,8]"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "one per entry" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # no empty run directory left behind
+
+
 def test_finetuned_official_checkpoint_loads_in_meta_code(tiny_ckpt, data, tmp_path, monkeypatch):
     pytest.importorskip("sam2")
     from reference import build_reference

@@ -100,6 +100,9 @@ class Trainer:
         self.model, self.start_epoch, resume_state = load_train_model(args, self.device)
         self.size = self.model.image_size
         self.trains, self.vals, self.videos = open_splits(args)
+        self.batches = per_dataset(args["batch"], len(self.trains))  # bad sizes fail before any output
+        if self.world > 1 and any(b % self.world for b in self.batches):
+            raise UsageError(f"batch={args['batch']} must be a multiple of the {self.world} processes")
         if args["freeze"]:
             prefixes = [args["freeze"]] if isinstance(args["freeze"], str) else list(args["freeze"])
             if not freeze(self.model, prefixes):
@@ -117,7 +120,6 @@ class Trainer:
         self.run_dir = Path(resume_state["run_dir"]) if resume_state else None
         if self.rank == 0 and self.run_dir is None:
             self.run_dir = increment_dir(args["project"], args["name"] or "train", args["exist_ok"])
-        self.batches = per_dataset(args["batch"], len(self.trains))
         self.steps_per_epoch = max(1, len(self.trains[0]) // self.batches[0])
 
     # ------------------------------------------------------------------ one step
@@ -141,8 +143,6 @@ class Trainer:
     # ------------------------------------------------------------------ epochs
     def fit(self) -> int:
         a = self.args
-        if self.world > 1 and any(b % self.world for b in self.batches):
-            raise UsageError(f"batch={a['batch']} must be a multiple of the {self.world} processes")
         total = a["epochs"] * self.steps_per_epoch
         epoch = self.start_epoch
         try:
