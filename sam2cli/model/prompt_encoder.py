@@ -80,7 +80,8 @@ class PromptEncoder(nn.Module):
 
     def forward(self, points: Optional[Tuple[torch.Tensor, torch.Tensor]], masks: Optional[torch.Tensor],
                 batch_size: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
-        """-> sparse (B, P+1 or 0, C) and dense (B, C, h, w) embeddings."""
+        """-> sparse (B, P+1 or 0, C) and dense (B, C, h, w) embeddings; without masks dense has
+        batch 1, shared by the B prompts."""
         if points is not None:
             sparse = self.embed_points(*points)
             batch_size = sparse.shape[0]
@@ -92,5 +93,5 @@ class PromptEncoder(nn.Module):
             dense = self.mask_downscaling(masks)
         else:
             s = self.embed_size
-            dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch_size, -1, s, s)
+            dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, s, s)  # shared
         return sparse, dense

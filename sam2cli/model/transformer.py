@@ -10,6 +10,7 @@ from torch import nn
 from .common import MLP, apply_rope, rope_table
 
 
+
 class Attention(nn.Module):
     """Multi-head attention with optional channel downsampling of q/k/v (SAM style)."""
 
@@ -32,8 +33,69 @@ class Attention(nn.Module):
         return self.out_proj(x.transpose(1, 2).reshape(b, n, h * d))
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.heads(self.q_proj(q)), self.heads(self.k_proj(k)), self.heads(self.v_proj(v))
-        return self.merge(F.scaled_dot_product_attention(q, k, v))
+        return self.attend(self.q_proj(q), self.k_proj(k), self.v_proj(v))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Projected q (Bq, Nq, inner) and k, v (Bk, Nk, inner) -> (B, Nq, dim). The batches are
+        equal, or one of them is 1 and is shared by the other's items (one image, many prompts)."""
+        bq, nq = q.shape[:2]
+        if k.shape[0] == 1 and bq > 1:  # many prompts' tokens against one image: one attention
+            return self.attend(q.reshape(1, bq * nq, -1), k, v).reshape(bq, nq, -1)
+        q = q.expand(k.shape[0], -1, -1) if bq < k.shape[0] else q
+        return self.merge(F.scaled_dot_product_attention(self.heads(q), self.heads(k), self.heads(v)))
+
+
+class TokenImageAttention(Attention):
+    """The decoder's cross-attentions between a few prompt tokens and many image tokens.
+
+    With T tokens and h heads, h*T < inner, each head's projection of the image tokens is folded
+    into the token side (exact up to rounding): the image tokens are multiplied by (h*T, C) matrices
+    made from the tokens instead of by the (inner, C) projections. This halves the work on the
+    image tokens, lets the softmax run along the long axis, and skips the head transposes.
+    More tokens than that use plain attention.
+    """
+
+    def _head_weights(self, proj: nn.Linear) -> torch.Tensor:
+        return proj.weight.view(self.num_heads, -1, proj.in_features)     # (h, d, C)
+
+    def _folds(self, t: int) -> bool:
+        return self.num_heads * t < self.q_proj.out_features
+
+    def tokens_to_image(self, tokens: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, C) attend to image tokens (1 or B, N, C) -> (B, T, C)."""
+        b, t, _ = tokens.shape
+        if not self._folds(t):
+            return self(tokens, image_k, image_v)
+        h = self.num_heads
+        q = self.q_proj(tokens).view(b, t, h, -1)
+        q = q * q.shape[-1] ** -0.5
+        a = torch.einsum("bthd,hdc->bhtc", q, self._head_weights(self.k_proj)).reshape(b, h * t, -1)
+        scores = a @ _shared(image_k).transpose(-1, -2)                   # (B, h*T, N); k's bias is
+        mixed = scores.softmax(-1) @ _shared(image_v)                     # constant along N: no effect
+        out = torch.einsum("bhtc,hdc->bthd", mixed.view(b, h, t, -1), self._head_weights(self.v_proj))
+        return self.out_proj(out.reshape(b, t, -1) + self.v_proj.bias)   # attention rows sum to 1
+
+    def image_to_tokens(self, image_q: torch.Tensor, tokens_k: torch.Tensor, tokens_v: torch.Tensor) -> torch.Tensor:
+        """image tokens (1 or B, N, C) attend to tokens (B, T, C) -> (B, N, C)."""
+        b, t, _ = tokens_k.shape
+        if not self._folds(t):
+            return self(image_q, tokens_k, tokens_v)
+        h = self.num_heads
+        k = self.k_proj(tokens_k).view(b, t, h, -1)
+        k = k * k.shape[-1] ** -0.5
+        a = torch.einsum("bthd,hdc->bhtc", k, self._head_weights(self.q_proj)).reshape(b, h * t, -1)
+        bias = torch.einsum("bthd,hd->bht", k, self.q_proj.bias.view(h, -1)).reshape(b, h * t, 1)
+        scores = a @ _shared(image_q).transpose(-1, -2) + bias            # (B, h*T, N)
+        attn = scores.view(b, h, t, -1).softmax(dim=2).view(b, h * t, -1)
+        v = self.v_proj(tokens_v).view(b, t, h, -1)
+        out_w = self.out_proj.weight.view(-1, h, v.shape[-1])             # (C, h, d)
+        mixed = torch.einsum("bthd,chd->bhtc", v, out_w).reshape(b, h * t, -1)  # values through out_proj
+        return attn.transpose(1, 2) @ mixed + self.out_proj.bias          # (B, N, C)
+
+
+def _shared(x: torch.Tensor) -> torch.Tensor:
+    """(1, N, C) -> (N, C), so that a matmul folds the other side's batch into its rows."""
+    return x[0] if x.shape[0] == 1 else x
 
 
 class RoPEAttention(Attention):
@@ -72,27 +134,27 @@ class TwoWayAttentionBlock(nn.Module):
         super().__init__()
         self.self_attn = Attention(dim, num_heads)
         self.norm1 = nn.LayerNorm(dim)
-        self.cross_attn_token_to_image = Attention(dim, num_heads, downsample_rate=2)
+        self.cross_attn_token_to_image = TokenImageAttention(dim, num_heads, downsample_rate=2)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_dim, dim, 2, act=nn.ReLU)
         self.norm3 = nn.LayerNorm(dim)
         self.norm4 = nn.LayerNorm(dim)
-        self.cross_attn_image_to_token = Attention(dim, num_heads, downsample_rate=2)
+        self.cross_attn_image_to_token = TokenImageAttention(dim, num_heads, downsample_rate=2)
         self.skip_first_layer_pe = skip_first_layer_pe
 
     def forward(self, queries, keys, query_pe, key_pe) -> Tuple[torch.Tensor, torch.Tensor]:
+        """queries, query_pe (B, T, C); keys (1 or B, N, C); key_pe (1, N, C)."""
         if self.skip_first_layer_pe:  # first layer: no PE and no residual
             queries = self.self_attn(queries, queries, queries)
         else:
             q = queries + query_pe
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
-        q, k = queries + query_pe, keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys))
+        k = keys + key_pe
+        queries = self.norm2(queries + self.cross_attn_token_to_image.tokens_to_image(queries + query_pe, k, keys))
         queries = self.norm3(queries + self.mlp(queries))
-        q = queries + query_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries))
-        return queries, keys
+        attn = self.cross_attn_image_to_token.image_to_tokens(k, queries + query_pe, queries)
+        return queries, self.norm4(keys + attn)
 
 
 class TwoWayTransformer(nn.Module):
@@ -101,15 +163,14 @@ class TwoWayTransformer(nn.Module):
         self.layers = nn.ModuleList(
             TwoWayAttentionBlock(dim, num_heads, mlp_dim, skip_first_layer_pe=(i == 0)) for i in range(depth)
         )
-        self.final_attn_token_to_image = Attention(dim, num_heads, downsample_rate=2)
+        self.final_attn_token_to_image = TokenImageAttention(dim, num_heads, downsample_rate=2)
         self.norm_final_attn = nn.LayerNorm(dim)
 
-    def forward(self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor):
-        """image, image_pe (B, C, h, w); tokens (B, T, C) -> tokens (B, T, C), image (B, h*w, C)."""
-        keys = image.flatten(2).transpose(1, 2)
-        key_pe = image_pe.flatten(2).transpose(1, 2)
+    def forward(self, keys: torch.Tensor, key_pe: torch.Tensor, tokens: torch.Tensor):
+        """keys (1 or B, N, C) image tokens, key_pe (1, N, C); tokens (B, T, C)
+        -> tokens (B, T, C), image tokens (B, N, C)."""
         queries = tokens
         for layer in self.layers:
             queries, keys = layer(queries, keys, tokens, key_pe)
-        attn = self.final_attn_token_to_image(queries + tokens, keys + key_pe, keys)
+        attn = self.final_attn_token_to_image.tokens_to_image(queries + tokens, keys + key_pe, keys)
         return self.norm_final_attn(queries + attn), keys
