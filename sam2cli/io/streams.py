@@ -1,0 +1,123 @@
+"""Live sources for the video tracker: :class:`StreamReader` for a webcam or a network stream.
+
+A webcam index (OpenCV) or an RTSP/RTMP/HTTP URL (PyAV) is not seekable: only
+``iter(reader)`` works and ``len`` is unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator, Optional, Union
+
+import cv2
+import numpy as np
+
+from sam2cli.errors import SAM2Error, UsageError
+from sam2cli.io.av_decode import open_av, short_reason
+from sam2cli.io.frames import FrameReader
+
+
+class StreamReader(FrameReader):
+    """A webcam (OpenCV) or network stream (PyAV): frames can only be read in order.
+
+    The stream is opened lazily, on the first iteration or when ``height``, ``width``
+    or ``fps`` are first asked for; the frame read then is yielded first.
+    """
+
+    seekable = False
+
+    def __init__(self, source: Union[int, str], vid_stride: int = 1):
+        self.source = source
+        self.vid_stride = vid_stride
+        self.name = f"webcam{source}" if isinstance(source, int) else _stream_name(str(source))
+        self._frames: Optional[Iterator[tuple[np.ndarray, Optional[float]]]] = None
+        self._head: Optional[np.ndarray] = None
+        self._fps: Optional[float] = None
+
+    @property
+    def length(self) -> Optional[int]:
+        return None
+
+    def _start(self) -> None:
+        if self._frames is None:
+            self._frames = self._webcam() if isinstance(self.source, int) else self._url()
+            try:
+                self._head = next(self._frames)
+            except StopIteration:
+                raise SAM2Error(f"cannot read stream {self.source}: it sent no frames") from None
+
+    @property
+    def frame_hw(self) -> tuple[int, int]:
+        self._start()
+        return int(self._head.shape[0]), int(self._head.shape[1])
+
+    @property
+    def fps(self) -> Optional[float]:
+        self._start()
+        return self._fps / self.vid_stride if self._fps else None
+
+    def path_of(self, i: int) -> str:
+        return str(self.source)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        raise UsageError(
+            f"{self.source} is a live stream: frames can only be read in order; "
+            "iterate over it, or save it to a video file first for random access"
+        )
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        self._start()
+        i = 0
+        if self._head is not None:
+            yield 0, self._head
+            self._head, i = None, 1
+        for i, frame in enumerate(self._frames, start=i):
+            yield i, frame
+
+    def close(self) -> None:
+        frames, self._frames = getattr(self, "_frames", None), None
+        if frames is not None:
+            frames.close()  # runs the generators' cleanup (release the camera / container)
+
+    def _webcam(self) -> Iterator[np.ndarray]:
+        cap = cv2.VideoCapture(int(self.source))
+        try:
+            if not cap.isOpened():
+                raise SAM2Error(
+                    f"cannot open webcam {self.source}: check the camera index and that no other program is using it"
+                )
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            self._fps = float(fps) if fps and fps > 0 else None
+            n = 0
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    return
+                if n % self.vid_stride == 0:
+                    yield np.ascontiguousarray(bgr[..., ::-1])
+                n += 1
+        finally:
+            cap.release()
+
+    def _url(self) -> Iterator[np.ndarray]:
+        container = open_av(str(self.source), is_stream=True)
+        try:
+            stream = container.streams.video[0]
+            self._fps = float(stream.average_rate) if stream.average_rate else None
+            n = 0
+            try:
+                for frame in container.decode(stream):
+                    if n % self.vid_stride == 0:
+                        yield frame.to_ndarray(format="rgb24")
+                    n += 1
+            except Exception as e:
+                raise SAM2Error(f"cannot read stream {self.source} after frame {n}: {short_reason(e)}") from None
+        finally:
+            container.close()
+
+
+def _stream_name(url: str) -> str:
+    """A file-name-safe stem for a stream URL (``rtsp://cam.local/live`` -> ``cam.local_live``)."""
+    rest = url.split("://", 1)[-1].split("?", 1)[0].split("@")[-1]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_.")
+    return stem[:64] or "stream"
