@@ -55,7 +55,7 @@ class MaskDecoder(nn.Module):
         """image (1 or B, C, h, w); sparse (B, P, C); dense (1 or B, C, h, w); high_res = [s0, s1],
         each of batch 1 or B. What has batch 1 is shared by all B prompts (broadcast, not copied)."""
         b = sparse.shape[0]
-        _, c, h, w = image.shape
+        h, w = image.shape[-2:]
         out_tokens = torch.cat([self.obj_score_token.weight, self.iou_token.weight, self.mask_tokens.weight])
         tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
         keys = (image + dense).flatten(2).transpose(1, 2).contiguous()      # (1 or B, h*w, C)
