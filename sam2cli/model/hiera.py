@@ -12,6 +12,9 @@ from torch import nn
 
 from .common import MLP
 
+MLP_ROWS = 2048      # tokens per chunk in the blocks' MLPs
+BLOCK_TOKENS = 2048  # tokens per chunk of windows run through a windowed block
+
 
 def window_partition(x: torch.Tensor, ws: int):
     """(B, H, W, C) -> (B*nW, ws, ws, C), zero-padding H and W up to multiples of ws."""
@@ -84,25 +87,46 @@ class MultiScaleBlock(nn.Module):
             self.proj = nn.Linear(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x
-        x = self.norm1(x)
-        if self.dim != self.dim_out:
-            shortcut = self.proj(x)
-            if self.q_pool:
-                shortcut = pool2x(shortcut)
+        """(B, H, W, C) -> (B, H', W', C'), halved by q_pool."""
         ws = self.window_size
-        if ws > 0:
-            h, w = x.shape[1:3]
-            x, padded = window_partition(x, ws)
-        x = self.attn(x)
-        if ws > 0:
-            if self.q_pool:  # the windows shrank with the queries
-                ws //= 2
-                h, w = shortcut.shape[1:3]
-                padded = (h + (-h) % ws, w + (-w) % ws)
-            x = window_unpartition(x, ws, padded, (h, w))
-        x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        h, w = x.shape[1:3]
+        if ws == 0:
+            return self.local(x)
+        if h % ws == 0 and w % ws == 0 and (ws % 2 == 0 or not self.q_pool):
+            # Whole windows, so the block is window-local: run it on cache-sized chunks of windows.
+            windows, _ = window_partition(x, ws)
+            chunk = max(1, BLOCK_TOKENS // (ws * ws))
+            out = torch.cat([self.local(c) for c in windows.split(chunk)])
+            hw = (h // 2, w // 2) if self.q_pool else (h, w)
+            return window_unpartition(out, out.shape[1], hw, hw)
+        # Padded windows: the padding is added after norm1, as zeros the attention sees.
+        n = self.norm1(x)
+        shortcut = self.shortcut(x, n)
+        out, padded = window_partition(n, ws)
+        out = self.attn(out)
+        if self.q_pool:  # the windows shrank with the queries
+            ws //= 2
+            padded = tuple(s + (-s) % ws for s in shortcut.shape[1:3])
+        out = window_unpartition(out, ws, padded, shortcut.shape[1:3])
+        return self.mlp_residual(shortcut + out)
+
+    def local(self, x: torch.Tensor) -> torch.Tensor:
+        """The block on (N, h, w, C) maps that each attend within themselves (windows or images)."""
+        n = self.norm1(x)
+        return self.mlp_residual(self.shortcut(x, n) + self.attn(n))
+
+    def shortcut(self, x: torch.Tensor, normed: torch.Tensor) -> torch.Tensor:
+        """The residual path: x itself, or at a stage transition norm1(x) projected and pooled."""
+        if self.dim == self.dim_out:
+            return x
+        out = self.proj(normed)
+        return pool2x(out) if self.q_pool else out
+
+    def mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """x + mlp(norm2(x)), over chunks of tokens so that the 4x wider hidden layer stays in
+        cache (the MLP is per token, so this is exact; about 2x faster at 1024 in stage 1)."""
+        flat = x.reshape(-1, x.shape[-1])
+        return torch.cat([t + self.mlp(self.norm2(t)) for t in flat.split(MLP_ROWS)]).view(x.shape)
 
 
 class Hiera(nn.Module):
