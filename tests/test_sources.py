@@ -221,3 +221,43 @@ def test_frame_folder_numeric_order(tmp_path: Path) -> None:
 def test_extension_helpers() -> None:
     assert is_video_file("a/b.MP4") and is_video_file("c.webm") and not is_video_file("d.jpg")
     assert set(VIDEO_EXTENSIONS) >= {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+
+
+class _FakeCamera:
+    """cv2.VideoCapture stand-in: 7 BGR frames whose blue channel is the frame number."""
+
+    def __init__(self, index: int, opened: bool = True) -> None:
+        self.opened, self.n, self.released = opened, 0, False
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return self.opened
+
+    def get(self, prop: int) -> float:
+        return 30.0
+
+    def read(self):
+        if self.n == 7:
+            return False, None
+        bgr = np.zeros((4, 5, 3), np.uint8)
+        bgr[..., 0] = self.n
+        self.n += 1
+        return True, bgr
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_webcam_frames_are_rgb_strided_and_the_same_for_predict_and_track(monkeypatch) -> None:
+    from sam2cli.io import streams
+    from sam2cli.io.video_reader import open_frames
+    monkeypatch.setattr(streams.cv2, "VideoCapture", _FakeCamera)
+    frames = list(open_source(0, vid_stride=3))
+    assert [f.index for f in frames] == [0, 3, 6] and frames[0].fps == 30.0 and frames[0].is_video
+    assert [int(f.image[0, 0, 2]) for f in frames] == [0, 3, 6]  # blue is last in RGB
+    with open_frames("0", vid_stride=3) as reader:
+        tracked = [img for _, img in reader]
+    assert all(np.array_equal(a.image, b) for a, b in zip(frames, tracked)) and len(tracked) == 3
+
+    monkeypatch.setattr(streams.cv2, "VideoCapture", lambda i: _FakeCamera(i, opened=False))
+    with pytest.raises(SAM2Error, match="cannot open webcam 0: check the camera index"):
+        list(open_source(0))

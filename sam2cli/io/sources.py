@@ -29,12 +29,11 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence, Union
 
-import cv2
-import numpy as np
 
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.av_decode import Frame, decode_av, video_frame_count, probe_video
 from sam2cli.io.image import is_image_file, load_image
+from sam2cli.io.streams import webcam_frames
 
 LOGGER = logging.getLogger("sam2cli")
 
@@ -173,25 +172,7 @@ class WebcamSource(Source):
         self.vid_stride = vid_stride
 
     def __iter__(self) -> Iterator[Frame]:
-        cap = cv2.VideoCapture(self.index)
-        try:
-            if not cap.isOpened():
-                raise SAM2Error(
-                    f"cannot open webcam {self.index}: check the camera index and that no other program is using it"
-                )
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            fps = float(fps) if fps and fps > 0 else None
-            i = 0
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                if i % self.vid_stride == 0:
-                    rgb = np.ascontiguousarray(bgr[..., ::-1])
-                    yield Frame(image=rgb, path=str(self.index), index=i, is_video=True, fps=fps)
-                i += 1
-        finally:
-            cap.release()
+        yield from webcam_frames(self.index, self.vid_stride)
 
 
 class URLSource(Source):

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.av_decode import open_av, short_reason
+from sam2cli.io.av_decode import Frame, open_av, short_reason
 from sam2cli.io.frames import FrameReader
 
 
@@ -80,24 +80,9 @@ class StreamReader(FrameReader):
             frames.close()  # runs the generators' cleanup (release the camera / container)
 
     def _webcam(self) -> Iterator[np.ndarray]:
-        cap = cv2.VideoCapture(int(self.source))
-        try:
-            if not cap.isOpened():
-                raise SAM2Error(
-                    f"cannot open webcam {self.source}: check the camera index and that no other program is using it"
-                )
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            self._fps = float(fps) if fps and fps > 0 else None
-            n = 0
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    return
-                if n % self.vid_stride == 0:
-                    yield np.ascontiguousarray(bgr[..., ::-1])
-                n += 1
-        finally:
-            cap.release()
+        for frame in webcam_frames(int(self.source), self.vid_stride):
+            self._fps = frame.fps
+            yield frame.image
 
     def _url(self) -> Iterator[np.ndarray]:
         container = open_av(str(self.source), is_stream=True)
@@ -114,6 +99,28 @@ class StreamReader(FrameReader):
                 raise SAM2Error(f"cannot read stream {self.source} after frame {n}: {short_reason(e)}") from None
         finally:
             container.close()
+
+
+def webcam_frames(index: int, vid_stride: int = 1) -> Iterator[Frame]:
+    """Every ``vid_stride``-th frame of a local camera (OpenCV) as RGB; one line if it can't open."""
+    cap = cv2.VideoCapture(index)
+    try:
+        if not cap.isOpened():
+            raise SAM2Error(
+                f"cannot open webcam {index}: check the camera index and that no other program is using it"
+            )
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        fps = float(fps) if fps and fps > 0 else None
+        i = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            if i % vid_stride == 0:
+                yield Frame(image=np.ascontiguousarray(bgr[..., ::-1]), path=str(index), index=i, is_video=True, fps=fps)
+            i += 1
+    finally:
+        cap.release()
 
 
 def _stream_name(url: str) -> str:
