@@ -10,7 +10,6 @@ from torch import nn
 from .common import MLP, apply_rope, rope_table
 
 
-
 class Attention(nn.Module):
     """Multi-head attention with optional channel downsampling of q/k/v (SAM style)."""
 
@@ -58,6 +57,14 @@ class TokenImageAttention(Attention):
     def _head_weights(self, proj: nn.Linear) -> torch.Tensor:
         return proj.weight.view(self.num_heads, -1, proj.in_features)     # (h, d, C)
 
+    def _fold(self, tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Projected tokens (B, T, inner), scaled by 1/sqrt(d), times each head's (d, C) weights of
+        the image-side projection -> (B, h*T, C): a matrix to multiply the raw image tokens by."""
+        b, t, _ = tokens.shape
+        x = tokens.view(b, t, self.num_heads, -1)
+        x = x * x.shape[-1] ** -0.5
+        return torch.einsum("bthd,hdc->bhtc", x, weights).reshape(b, self.num_heads * t, -1)
+
     def _folds(self, t: int) -> bool:
         return self.num_heads * t < self.q_proj.out_features
 
@@ -67,9 +74,7 @@ class TokenImageAttention(Attention):
         if not self._folds(t):
             return self(tokens, image_k, image_v)
         h = self.num_heads
-        q = self.q_proj(tokens).view(b, t, h, -1)
-        q = q * q.shape[-1] ** -0.5
-        a = torch.einsum("bthd,hdc->bhtc", q, self._head_weights(self.k_proj)).reshape(b, h * t, -1)
+        a = self._fold(self.q_proj(tokens), self._head_weights(self.k_proj))
         scores = a @ _shared(image_k).transpose(-1, -2)                   # (B, h*T, N); k's bias is
         mixed = scores.softmax(-1) @ _shared(image_v)                     # constant along N: no effect
         out = torch.einsum("bhtc,hdc->bthd", mixed.view(b, h, t, -1), self._head_weights(self.v_proj))
@@ -81,10 +86,9 @@ class TokenImageAttention(Attention):
         if not self._folds(t):
             return self(image_q, tokens_k, tokens_v)
         h = self.num_heads
-        k = self.k_proj(tokens_k).view(b, t, h, -1)
-        k = k * k.shape[-1] ** -0.5
-        a = torch.einsum("bthd,hdc->bhtc", k, self._head_weights(self.q_proj)).reshape(b, h * t, -1)
-        bias = torch.einsum("bthd,hd->bht", k, self.q_proj.bias.view(h, -1)).reshape(b, h * t, 1)
+        q_weights = torch.cat([self._head_weights(self.q_proj), self.q_proj.bias.view(h, -1, 1)], -1)
+        folded = self._fold(self.k_proj(tokens_k), q_weights)            # q's bias as a last column
+        a, bias = folded[..., :-1], folded[..., -1:]
         scores = a @ _shared(image_q).transpose(-1, -2) + bias            # (B, h*T, N)
         attn = scores.view(b, h, t, -1).softmax(dim=2).view(b, h * t, -1)
         v = self.v_proj(tokens_v).view(b, t, h, -1)
