@@ -22,7 +22,7 @@ DEFAULTS = load_defaults()
 # ----------------------------------------------------------------------------- defaults file
 
 EXPECTED_DEFAULTS = {
-    "model": "sam2.1_b.pt", "source": None, "device": "", "half": False, "imgsz": 1024,
+    "model": "sam2.1_b.pt", "source": None, "device": "", "half": False, "imgsz": None,
     "verbose": False, "cfg": None, "format": None,
     "points": None, "labels": None, "bboxes": None, "masks": None, "multimask_output": False,
     "prompts": None, "frame": 0, "obj_ids": None,
@@ -99,6 +99,7 @@ def test_parse_value(text, expected):
 @pytest.mark.parametrize("argv, key, expected", [
     (["imgsz=512"], "imgsz", 512),
     (["imgsz=512.0"], "imgsz", 512),                  # integral float -> int
+    (["imgsz=null"], "imgsz", None),                  # the model's own input size
     (["conf=1"], "conf", 1.0),                         # int -> float for a float key
     (["mask_threshold=-2.5"], "mask_threshold", -2.5),  # negative number
     (["frame=-0"], "frame", 0),
@@ -190,7 +191,7 @@ def test_bad_bool():
 @pytest.mark.parametrize("argv, fragment", [
     (["imgsz=abc"], "expected a whole number"),
     (["imgsz=512.5"], "expected a whole number"),
-    (["imgsz=null"], "expected a whole number"),
+    (["vid_stride=null"], "expected a whole number"),
     (["conf=high"], "expected a number"),
     (["conf=true"], "expected a number"),
     (["model=[1,2]"], "expected a text value"),
@@ -296,7 +297,7 @@ def test_broken_cfg_file(tmp_path, content, fragment):
 
 def test_empty_cfg_file(tmp_path):
     cfg = _write(tmp_path / "empty.yaml", "# nothing\n")
-    assert resolve([f"cfg={cfg}"])["imgsz"] == 1024
+    assert {**resolve([f"cfg={cfg}"]), "cfg": None} == resolve([])  # every default unchanged
 
 
 # ----------------------------------------------------------------------------- messages are one line

@@ -81,6 +81,17 @@ def test_prompt_outside_the_image_exits_2(tiny_ckpt, tmp_path):
     assert r.returncode == 2 and "5000" in one_line(r.stderr)
 
 
+def test_models_run_at_their_own_input_size_unless_imgsz_is_given(tiny_ckpt):
+    """imgsz= defaults to the model's own size: the demo model is not blown up to 1024 px."""
+    from sam2cli.io.model_cfg import get_config
+    demo = get_config("sam2_demo").image_size
+    assert demo < 1024
+    for args, size in ((["model=sam2_demo.pt"], demo), ([f"model={tiny_ckpt}"], 1024),
+                       (["model=sam2_demo.pt", "imgsz=512"], 512)):
+        r = sam2("info", *args)
+        assert r.returncode == 0 and f"imgsz {size}," in r.stderr, r.stderr
+
+
 def test_verbose_shows_the_traceback():
     r = sam2("predict", "source=missing.jpg", "points=[[1,2]]", "verbose=True")
     assert r.returncode == 1 and "Traceback" in r.stderr

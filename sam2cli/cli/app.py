@@ -50,21 +50,15 @@ def benchmark(ctx: typer.Context):
 @app.command(context_settings=EXTRA)
 def annotate(ctx: typer.Context):
     """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
-    from sam2cli.engine.annotate import DET_IMGSZ, run_annotate
-    args = resolve(ctx.args)
-    if not any(a.split("=", 1)[0].strip() == "imgsz" for a in ctx.args):
-        args["imgsz"] = DET_IMGSZ  # annotate's detector size defaults to 640, not the SAM input size
-    raise typer.Exit(run_annotate(args, console))
+    from sam2cli.engine.annotate import run_annotate
+    raise typer.Exit(run_annotate(resolve(ctx.args), console))  # imgsz= is the detector's (640 unless given)
 
 
 @app.command(context_settings=EXTRA)
 def train(ctx: typer.Context):
     """Fine-tune SAM 2 on your masks (YOLO-seg, COCO or DAVIS data), or train a config from scratch."""
     from sam2cli.train.trainer import run_train
-    args = resolve(ctx.args)
-    if not any(a.split("=", 1)[0].strip() == "imgsz" for a in ctx.args):
-        args["imgsz"] = None  # train at the model's own input size unless imgsz= is given
-    raise typer.Exit(run_train(args, console))
+    raise typer.Exit(run_train(resolve(ctx.args), console))  # at the model's own input size unless imgsz=
 
 
 @app.command(context_settings=EXTRA)

@@ -27,7 +27,7 @@ _WORDS = {"true": True, "false": False, "null": None, "none": None}
 # Other null-default keys (points, labels, bboxes, obj_ids, classes, compare, det_labels) take anything.
 NULLABLE_TYPES: dict[str, type] = {
     "source": str, "cfg": str, "format": str, "masks": str, "prompts": str, "name": str,
-    "data": str, "output_dir": str, "shard": str, "max_frames": int,
+    "data": str, "output_dir": str, "shard": str, "max_frames": int, "imgsz": int,
 }
 # Text keys that also take a list, kept as one comma-joined text (train's data=[images.yaml,videos/]).
 JOINED = {"data"}

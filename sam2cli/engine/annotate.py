@@ -343,7 +343,7 @@ def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: 
     if args.get("det_labels") and Path(args["det_labels"]).expanduser().resolve() == out_dir.resolve():
         raise UsageError(f"det_labels={args['det_labels']} is also the output folder: give another output_dir=, "
                          f"e.g. output_dir={out_dir}_seg")
-    det_imgsz = args.get("imgsz") or DET_IMGSZ  # the CLI sets 640 unless imgsz= was given
+    det_imgsz = args.get("imgsz") or DET_IMGSZ  # imgsz= is the detector's size here: 640 unless given
 
     summary, items, seen = Summary(), [], {}
     for index, rel in enumerate(list_images(data)):

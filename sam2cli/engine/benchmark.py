@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -244,7 +244,7 @@ def model_names(value) -> List[str]:
     return names
 
 
-def load(name: str, device: torch.device, imgsz: int):
+def load(name: str, device: torch.device, imgsz: Optional[int]):
     """(model, checkpoint path or None): a config name gives random weights, anything else loads."""
     from sam2cli.io.model_cfg import get_config, registry
     from .loader import load_model
@@ -252,7 +252,7 @@ def load(name: str, device: torch.device, imgsz: int):
         from sam2cli.model.sam2 import SAM2Model
         torch.manual_seed(0)
         model = SAM2Model(get_config(name))
-        if imgsz != model.image_size:
+        if imgsz and imgsz != model.image_size:
             model.set_image_size(imgsz)
         return model.to(device).eval(), None
     model, path = load_model(name, device, imgsz)
@@ -288,9 +288,10 @@ def _save_official(model, path: Path) -> Path:
 
 def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compare: bool, tmp: Path,
                     clip: Path, log: Callable[[str], None]) -> Dict[str, Any]:
-    imgsz, half = int(args["imgsz"]), bool(args["half"])
-    multimask = bool(args["multimask_output"])
-    model, path = load(name, device, imgsz)
+    half, multimask = bool(args["half"]), bool(args["multimask_output"])
+    model, path = load(name, device, args["imgsz"])
+    imgsz = model.image_size  # imgsz=null: the model's own
+    args = {**args, "imgsz": imgsz}
     row: Dict[str, Any] = {"model": name, "variant": model.cfg.name, "weights": "random" if path is None else str(path),
                            "device": str(device), "imgsz": imgsz, "half": half, "runs": int(args["runs"]),
                            "warmup": int(args["warmup"]), "points_per_side": int(args["points_per_side"]),
