@@ -45,9 +45,8 @@ def data(tmp_path_factory):
 
 
 def train_args(data, tmp_path, *extra):
-    args = resolve(["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2",
+    args = resolve(["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2", "imgsz=128",
                     "warmup_steps=1", "lr0=0.001", f"project={tmp_path / 'runs'}", *extra])
-    args["imgsz"] = None
     return args
 
 
@@ -62,7 +61,8 @@ def test_train_writes_official_checkpoints_and_resumes(data, tmp_path, monkeypat
     from sam2cli.io.model_cfg import registry
     from sam2cli.model.checkpoint import build_model
     monkeypatch.chdir(tmp_path)
-    common = ["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2", "project=runs"]
+    common = ["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2", "imgsz=128",
+              "project=runs"]
     assert main(["train", *common, "epochs=1"]) == 0
     run = tmp_path / "runs" / "train"
     best = torch.load(run / "weights" / "best.pt", weights_only=True)
@@ -120,8 +120,8 @@ def free_port() -> int:
 def test_ddp_two_processes_equal_one(data, tmp_path):
     script = tmp_path / "run_sam2.py"
     script.write_text("from sam2cli.cli.app import entry\nentry()\n")
-    common = ["train", "model=sam2_demo", f"data={data}", "batch=4", "epochs=1", "n_correct=1", "val_samples=1",
-              "device=cpu", "exist_ok=True"]
+    common = ["train", "model=sam2_demo", f"data={data}", "imgsz=128", "batch=4", "epochs=1", "n_correct=1",
+              "val_samples=1", "device=cpu", "exist_ok=True"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, str(script), *common, f"project={tmp_path / 'single'}"],
                          capture_output=True, text=True, env=env, timeout=600)
