@@ -18,12 +18,12 @@ from sam2cli.train.scenes import item_rng, make_image, make_video
 
 UNSEEN_SEED = 987_654  # training used seed 0
 # the issue's targets (measured on the shipped model at its 384 px: see the README's Training section)
-SAMPLE_IOU = 0.95          # measured 0.975-0.984
-CLICK_MIOU, BOX_MIOU = 0.85, 0.90  # measured 0.861, 0.903
+SAMPLE_IOU = 0.95          # measured 0.978-0.983
+CLICK_MIOU, BOX_MIOU = 0.85, 0.90  # measured 0.874, 0.903 (box: at the edge, see the README)
 EVERYTHING_RECALL = 0.80   # measured 0.904
 EVERYTHING_PARAMS = dict(pred_iou_thresh=0.5, stability_score_thresh=0.6)
 TRACK_VIDEOS = 3           # unseen videos, each with a 4-frame full occlusion of the clicked object
-TRACK_J, TRACK_J_AFTER = 0.80, 0.78  # mean measured 0.869 (0.92, 0.85, 0.84), after 0.838
+TRACK_J, TRACK_J_AFTER = 0.80, 0.78  # mean measured 0.891 (0.93, 0.87, 0.87), after 0.866
 
 
 def interior_point(mask: np.ndarray):
@@ -71,7 +71,9 @@ def scenes():
     return [make_image(item_rng(UNSEEN_SEED, 0, i), 128) for i in range(30)]
 
 
-def test_one_click_and_box(model, scenes):
+def click_and_box_ious(model, scenes):
+    """Each object of each scene prompted by one interior click, then by its tight box -> (click
+    IoUs, box IoUs). Also used by scripts/eval_demo.py."""
     clicks, boxes = [], []
     for image, masks, _ in scenes:
         pts = [interior_point(m) for m in masks]
@@ -79,6 +81,11 @@ def test_one_click_and_box(model, scenes):
         clicks += [iou(p, g) for p, g in zip(pred, masks)]
         pred = model(image, bboxes=[tight_box(m) for m in masks])[0].masks.data
         boxes += [iou(p, g) for p, g in zip(pred, masks)]
+    return clicks, boxes
+
+
+def test_one_click_and_box(model, scenes):
+    clicks, boxes = click_and_box_ious(model, scenes)
     print(f"demo: one-click mIoU {np.mean(clicks):.3f}, box mIoU {np.mean(boxes):.3f} over {len(clicks)} objects")
     assert np.mean(clicks) >= CLICK_MIOU and np.mean(boxes) >= BOX_MIOU
 
@@ -96,18 +103,19 @@ def test_segment_everything_finds_the_objects(model, scenes):
     assert found / total >= EVERYTHING_RECALL
 
 
-def track_one_click(video: int, tmp_path: Path):
+def track_one_click(video: int, tmp_path: Path, seed: int = UNSEEN_SEED, model: str = "sam2_demo.pt", imgsz=None):
     """Click object 0 on frame 0 of unseen video `video` (hidden behind a bar on frames 12-15),
-    track 30 frames -> (J on visible frames, hidden frames predicted empty, J on frames 16-29)."""
+    track 30 frames -> (J on visible frames, hidden frames predicted empty, J on frames 16-29).
+    Also used by scripts/eval_demo.py, on other seeds and checkpoints."""
     import cv2
     from sam2cli.engine.video_predictor import SAM2VideoPredictor
-    frames, masks, _ = make_video(item_rng(UNSEEN_SEED, 1, video), 128, n_frames=30, n_objects=(2, 3),
+    frames, masks, _ = make_video(item_rng(seed, 1, video), 128, n_frames=30, n_objects=(2, 3),
                                   occlude=(0, 12, 4))
     folder = tmp_path / str(video)
     folder.mkdir()
     for t, f in enumerate(frames):
         cv2.imwrite(str(folder / f"{t}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    p = SAM2VideoPredictor(overrides=dict(model="sam2_demo.pt", device="cpu"))
+    p = SAM2VideoPredictor(overrides=dict(model=model, device="cpu", imgsz=imgsz))
     state = p.init_state(str(folder))
     p.add_new_points_or_box(state, 0, 1, points=[interior_point(masks[0, 0])], labels=[1])
     pred = {f: (l[0, 0] > 0).numpy() for f, _, l in p.propagate_in_video(state)}
