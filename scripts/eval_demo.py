@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_demo_model import click_and_box_ious, track_one_click  # noqa: E402
+from test_demo_model import click_and_box_ious, scene_images, track_one_click  # noqa: E402
 
 from sam2cli import SAM  # noqa: E402
-from sam2cli.train.scenes import item_rng, make_image  # noqa: E402
 
 
 def image_scores(model: SAM, seed: int, n: int) -> tuple:
-    clicks, boxes = click_and_box_ious(model, [make_image(item_rng(seed, 0, i), 128) for i in range(n)])
+    clicks, boxes = click_and_box_ious(model, scene_images(n, seed))
     return float(np.mean(clicks)), float(np.mean(boxes)), len(clicks)
 
 

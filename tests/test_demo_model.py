@@ -66,9 +66,14 @@ def test_readme_sample_click_and_box(model):
         assert iou(click, truth) >= SAMPLE_IOU and iou(box, truth) >= SAMPLE_IOU
 
 
+def scene_images(n: int, seed: int = UNSEEN_SEED) -> list:
+    """The first n 128-px scene images of a seed (also used by scripts/eval_demo.py)."""
+    return [make_image(item_rng(seed, 0, i), 128) for i in range(n)]
+
+
 @pytest.fixture(scope="module")
 def scenes():
-    return [make_image(item_rng(UNSEEN_SEED, 0, i), 128) for i in range(30)]
+    return scene_images(30)
 
 
 def click_and_box_ious(model, scenes):
