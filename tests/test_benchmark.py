@@ -87,3 +87,17 @@ def test_missing_reference(monkeypatch, capsys):
 def test_bad_compare(capsys):
     assert main(["benchmark", "model=sam2.1_hiera_t", "compare=yolo", *FAST]) == 2
     assert "compare=reference" in capsys.readouterr().err
+
+
+def test_rows_say_which_precision_ran(monkeypatch, capsys):
+    """half=True on a CPU without native bf16 is reported (and run) as fp32, with the CPU's level."""
+    from sam2cli.engine import device
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(benchmark, "cpu_has_fast_bf16", lambda: False)
+    rc = main(["benchmark", "model=sam2_demo.pt", "format=jsonl", "half=True", *FAST])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    (row,) = rows_of(out)
+    assert row["half"] is True and row["precision"] == "fp32"
+    assert row["cpu"] == device.cpu_capability()
+    check_ours(row)

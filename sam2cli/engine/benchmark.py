@@ -25,7 +25,8 @@ One row per model; every time is the median of `runs` timed runs after `warmup` 
 `compare=reference` measures the same figures for the reference (built from the same checkpoint;
 random weights are saved to a temporary official-format checkpoint first) and adds `ref_<figure>`
 and `ratio_<figure>` = reference / ours (above 1: we are faster, smaller or lighter).
-`half=True` runs ours in half precision and the reference under the same autocast.
+`half=True` runs ours in half precision and the reference under the same autocast; on a CPU without
+native bf16 both run fp32 (see device.py), and the row's `precision` and `cpu` say what ran.
 `format=jsonl` (or json) prints one JSON object per model on stdout and nothing else; otherwise
 a table goes to stdout. Progress and logs go to stderr.
 """
@@ -48,6 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sam2cli.errors import UsageError
+from .device import cpu_capability, cpu_has_fast_bf16, precision_name
 from .timing import PeakMemory, sync_device, encoder_gflops, median_ms
 
 FIGURES = ("size_mb", "params_m", "gflops", "embed_ms", "decode_ms", "everything_ms", "track1_ms",
@@ -293,11 +295,15 @@ def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compa
     imgsz = model.image_size  # imgsz=null: the model's own
     args = {**args, "imgsz": imgsz}
     row: Dict[str, Any] = {"model": name, "variant": model.cfg.name, "weights": "random" if path is None else str(path),
-                           "device": str(device), "imgsz": imgsz, "half": half, "runs": int(args["runs"]),
+                           "device": str(device), "imgsz": imgsz, "half": half,
+                           "precision": precision_name(device, half), "runs": int(args["runs"]),
                            "warmup": int(args["warmup"]), "points_per_side": int(args["points_per_side"]),
                            "size_mb": None if path is None else Path(path).stat().st_size / 1e6}
     image = synthetic_frame(0)
-    log(f"[bold]{name}[/] ({model.cfg.name}, {row['weights']}) on {device}, imgsz={imgsz}, half={half}")
+    if device.type == "cpu":
+        row["cpu"] = cpu_capability() + ("+bf16" if cpu_has_fast_bf16() else "")
+    log(f"[bold]{name}[/] ({model.cfg.name}, {row['weights']}) on {device}{' ' + row['cpu'] if 'cpu' in row else ''}, "
+        f"imgsz={imgsz}, half={half} -> {row['precision']}")
     ours = measure(Ours(model, half, multimask), image, clip, args, device, log)
     row.update({k: ours[k] for k in FIGURES if k in ours})
     if compare:
@@ -328,7 +334,9 @@ def _fmt(key: str, v) -> str:
 
 def table(rows: List[Dict[str, Any]], compare: bool) -> Table:
     d = rows[0] if rows else {}
-    title = (f"sam2 benchmark: device={d.get('device')} imgsz={d.get('imgsz')} half={d.get('half')} "
+    cpu = f" ({d['cpu']})" if d.get("cpu") else ""
+    title = (f"sam2 benchmark: device={d.get('device')}{cpu} imgsz={d.get('imgsz')} half={d.get('half')} "
+             f"-> {d.get('precision')}, "
              f"median of runs={d.get('runs')} after warmup={d.get('warmup')}, "
              f"everything grid {d.get('points_per_side')}x{d.get('points_per_side')}")
     t = Table(title=title)

@@ -1,6 +1,16 @@
-"""Device and precision choice: cuda, then mps, then cpu, unless the user names one."""
+"""Device and precision choice: cuda, then mps, then cpu, unless the user names one.
+
+`half=True` asks for half precision, but half precision is only fast where the hardware computes
+it: on a CPU without native bf16 (AVX2-only x86, most Arm chips) every bf16 matmul is emulated and
+runs several times slower than fp32. There `half=True` runs fp32 and says so once on stderr.
+"""
 
 import contextlib
+import functools
+import logging
+import platform
+from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -36,6 +46,26 @@ def select_device(device=None) -> torch.device:
     raise UsageError(f"device={device} is not a device; use cpu, mps, cuda, cuda:N or a GPU index like 0.")
 
 
+def cpu_capability() -> str:
+    """The SIMD level PyTorch's CPU kernels run at: 'AVX512', 'AVX2', 'DEFAULT', ..."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU computes bf16 natively: AVX512-BF16 or AMX on x86, BF16 on Arm."""
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        return any(getattr(torch.cpu, name, lambda: False)()
+                   for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    try:  # Linux on Arm lists the BF16 extension among the CPU's features
+        return " bf16" in Path("/proc/cpuinfo").read_text().lower().replace("\t", " ")
+    except OSError:
+        return False
+
+
+_warned_fp32 = False
+
+
 def half_dtype(device: torch.device) -> torch.dtype:
     """bf16 where the device supports it (CPU, recent CUDA), else fp16."""
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -43,8 +73,32 @@ def half_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type in ("cuda", "cpu") else torch.float16
 
 
-def autocast(device: torch.device, half: bool):
-    """An autocast context for half precision, or a no-op for fp32."""
+def compute_dtype(device: torch.device, half: bool) -> Optional[torch.dtype]:
+    """The half dtype that `half=True` actually runs on `device`, or None for fp32.
+
+    A CPU without native bf16 gets fp32 (with one line on stderr, once per process)."""
+    global _warned_fp32
     if not half:
+        return None
+    if device.type == "cpu" and not cpu_has_fast_bf16():
+        if not _warned_fp32:
+            _warned_fp32 = True
+            logging.getLogger("sam2cli").warning(
+                f"half=True: this CPU ({cpu_capability()}) has no native bf16, where bf16 is emulated and "
+                "several times slower, so sam2cli runs fp32 instead")
+        return None
+    return half_dtype(device)
+
+
+def precision_name(device: torch.device, half: bool) -> str:
+    """What `half` means on `device`, for info and benchmark lines: 'fp32', 'bf16' or 'fp16'."""
+    dtype = compute_dtype(device, half)
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def autocast(device: torch.device, half: bool):
+    """An autocast context for the precision `half` gets on `device`, or a no-op for fp32."""
+    dtype = compute_dtype(device, half)
+    if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=half_dtype(device))
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from sam2cli.io.image import load_image
+from .device import cpu_capability, cpu_has_fast_bf16, precision_name
 from .image_predictor import ImagePredictor
 from .loader import count_params, load_model
 from .prompts import normalize_prompts
@@ -54,11 +55,14 @@ class SAM:
             "model": cfg.name, "version": cfg.version, "file": str(self.ckpt_path),
             "file_mb": round(self.ckpt_path.stat().st_size / 1e6, 1),
             "params_m": round(count_params(self.model) / 1e6, 2), "imgsz": self.model.image_size,
-            "device": str(self.device), "half": self.half,
+            "device": str(self.device), "half": self.half, "precision": precision_name(self.device, self.half),
         }
+        if self.device.type == "cpu":
+            info["cpu"] = cpu_capability() + (", native bf16" if cpu_has_fast_bf16() else ", no native bf16")
         if verbose:
+            where = f"{info['device']} ({info['cpu']})" if "cpu" in info else info["device"]
             print(f"SAM {cfg.version} {cfg.name}: {info['params_m']}M parameters, {info['file_mb']} MB, "
-                  f"imgsz {info['imgsz']}, {info['device']}{' half' if self.half else ''}", file=sys.stderr)
+                  f"imgsz {info['imgsz']}, {where}, {info['precision']}", file=sys.stderr)
         return info
 
     def __call__(self, source: Any, points=None, labels=None, bboxes=None, masks=None,
