@@ -33,6 +33,16 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
+def test_help_for_one_command():
+    r = sam2("help", "track")
+    assert r.returncode == 0 and "Track prompted objects" in r.stdout
+
+
+def test_usage_errors_never_name_an_exception_class():
+    r = sam2("predcit")
+    assert "UsageError" not in r.stderr and "verbose=True" not in r.stderr
+
+
 def test_no_arguments_prints_help():
     r = sam2()
     assert r.returncode == 0 and "predict" in r.stdout and "cfg" in r.stdout
@@ -52,6 +62,14 @@ def test_cfg_lists_every_default():
     (["predict", "source=missing.jpg", "points=[[1,2]]"], 1, "source not found: missing.jpg"),
     (["predict", f"source={SAMPLE}", "points=[[1,2],[3,4]]", "labels=[1]"], 2, "label"),
     (["predict", f"source={SAMPLE}", "points=[[1,2,3]]"], 2, "point"),
+    (["predcit", "model=x", "source=y"], 2, "error: no command 'predcit'; did you mean 'predict'?"),
+    (["xyzzy"], 2, "the commands are: annotate, "),
+    (["help", "predcit"], 2, "no command 'predcit'; did you mean 'predict'?"),
+    (["--foo"], 2, "no such option: --foo"),
+    (["predict", "--foo"], 2, "'--foo' is not a key=value argument"),
+    (["cfg", "extra"], 2, "unexpected extra argument"),
+    (["predict", "model=", f"source={SAMPLE}"], 2, "no model given"),
+    (["predict", "imgsz=", f"source={SAMPLE}"], 2, "imgsz=''"),
 ])
 def test_usage_and_runtime_errors_are_one_line(args, code, text):
     r = sam2(*args)

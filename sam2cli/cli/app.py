@@ -7,6 +7,7 @@
 Errors print one line on stderr and exit 2 (usage) or 1 (runtime); verbose=True shows tracebacks.
 """
 
+import difflib
 import logging
 import sys
 import traceback
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sam2cli import __version__
-from sam2cli.errors import SAM2Error
+from sam2cli.errors import SAM2Error, UsageError
 from .args import format_defaults, resolve
 
 console = Console(stderr=True, soft_wrap=True)  # logs, progress and summaries: stdout stays clean for pipes
@@ -77,9 +78,14 @@ def cfg():
 
 
 @app.command(name="help")
-def help_(ctx: typer.Context):
-    """Show this help."""
-    typer.echo(ctx.parent.get_help())
+def help_(ctx: typer.Context, command: Optional[str] = typer.Argument(None, help="A command to describe.")):
+    """Show this help, or one command's: sam2 help predict."""
+    if command is None:
+        typer.echo(ctx.parent.get_help())
+        return
+    _check_command(command)
+    cmd = ctx.parent.command.get_command(ctx.parent, command)
+    typer.echo(cmd.get_help(type(ctx)(cmd, info_name=command, parent=ctx.parent)))
 
 
 @app.callback(invoke_without_command=True)
@@ -87,6 +93,27 @@ def _root(version: Optional[bool] = typer.Option(None, "--version", help="Print 
     if version:
         typer.echo(f"sam2cli {__version__}")
         raise typer.Exit(0)
+
+
+def _commands() -> List[str]:
+    return sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+
+
+def _check_command(name: str) -> None:
+    """An unknown subcommand is a usage error with the close matches, like an unknown key."""
+    commands = _commands()
+    if name in commands:
+        return
+    close = difflib.get_close_matches(name, commands, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"the commands are: {', '.join(commands)}"
+    raise UsageError(f"no command '{name}'; {hint}")
+
+
+def _usage_error_types() -> tuple:
+    """Click's UsageError, and the copy of click that recent Typer versions bundle."""
+    import click
+    return tuple({click.exceptions.UsageError,
+                  *(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")})
 
 
 def _wants_traceback(argv: List[str]) -> bool:
@@ -99,6 +126,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         stream=sys.stderr)
     try:
+        if not argv[0].startswith("-"):
+            _check_command(argv[0])
         rc = app(args=argv, prog_name="sam2", standalone_mode=False)
         return rc if isinstance(rc, int) else 0
     except typer.Exit as e:
@@ -112,11 +141,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         console.print("interrupted")
         return 130
     except Exception as e:  # click usage errors and anything unexpected
-        import click
-        if isinstance(e, click.exceptions.UsageError):
-            console.print(f"[red]error:[/] {e.format_message()}", soft_wrap=True)
+        if isinstance(e, _usage_error_types()):  # e.g. an option like --foo, or an extra argument
+            msg = e.format_message()
+            console.print(f"[red]error:[/] {escape(msg[:1].lower() + msg[1:])}; see 'sam2 help'",
+                          highlight=False, soft_wrap=True)
             return 2
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, typer.Abort):
             return 130
         if verbose:
             traceback.print_exc()

@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from sam2cli.errors import SAM2Error
+from sam2cli.errors import SAM2Error, UsageError
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _TIMEOUT_S = 30.0
@@ -134,7 +134,7 @@ def resolve_weights(name: Union[str, os.PathLike], download: bool = True) -> Pat
     """Turn a path or checkpoint name into an existing file, downloading known names."""
     raw = os.fspath(name)
     if not str(raw).strip():
-        raise SAM2Error("no model given; pass model=<checkpoint name or path>, e.g. model=sam2.1_b.pt.")
+        raise UsageError("no model given; pass model=<checkpoint name or path>, e.g. model=sam2.1_b.pt.")
     path = Path(raw).expanduser()
     if path.is_file():
         return path
