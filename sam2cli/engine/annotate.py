@@ -56,7 +56,7 @@ from sam2cli.io.image import is_image_file, load_image
 from sam2cli.io.prediction_json import dumps
 from sam2cli.io.yolo_labels import yolo_seg_lines
 from .detectors import Detections, as_detections, build_detector
-from .predict import progress_bar
+from .progress import progress_bar
 from .results import mask_to_polygon, masks_to_boxes
 
 PREFETCH = 4  # images decoded + detected ahead of SAM

@@ -5,13 +5,14 @@ import time
 from typing import Any, Dict
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_mask
 from sam2cli.io.sources import open_source
 from sam2cli.io.run_dir import increment_dir
 from .outputs import RunOutputs
+from .progress import interrupts_as_keyboard, progress_bar, rate_text
 from .prompts import normalize_prompts
 
 EVERYTHING_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
@@ -21,11 +22,6 @@ EVERYTHING_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "st
 LOGGER = logging.getLogger("sam2cli")
 
 
-def progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True)
-
-
 def run_predict(args: Dict[str, Any], console: Console) -> int:
     """Run predict; returns the exit code (1 when some inputs failed)."""
     if args["source"] is None:
@@ -33,7 +29,7 @@ def run_predict(args: Dict[str, Any], console: Console) -> int:
     prompt_masks = load_mask(args["masks"]) if args["masks"] else None
     prompts = dict(points=args["points"], labels=args["labels"], bboxes=args["bboxes"], masks=prompt_masks)
     prompted = bool(normalize_prompts(**prompts))  # checks the prompt structure before the model loads
-    source = open_source(args["source"], args["vid_stride"])
+    source = open_source(args["source"], args["vid_stride"], args["max_frames"])
     if prompted and source.kind in ("video", "stream"):
         raise UsageError("prompts on a video are tracked with 'sam2 track'; run "
                          f"sam2 track source={args['source']} with the same prompts")
@@ -44,10 +40,11 @@ def run_predict(args: Dict[str, Any], console: Console) -> int:
     run_dir = increment_dir(args["project"], args["name"] or "predict", args["exist_ok"]) if saving else None
     outputs = RunOutputs(run_dir, args)
     everything = {k: args[k] for k in EVERYTHING_KEYS} if not prompted else {}
+    unit = "image" if source.kind == "images" else "frame"
     n_images = n_objects = 0
     t_start = time.perf_counter()
     try:
-        with progress_bar(console) as bar:
+        with interrupts_as_keyboard(), progress_bar(console) as bar:
             task = bar.add_task("predict", total=source.length, rate="")
             for frame in source:
                 r = model.predict_image(frame.image, None, frame.path, frame.index if frame.is_video else None,
@@ -55,18 +52,21 @@ def run_predict(args: Dict[str, Any], console: Console) -> int:
                 outputs.write(r, frame.fps)
                 n_images += 1
                 n_objects += len(r)
-                rate = n_images / (time.perf_counter() - t_start)
-                bar.update(task, advance=1, rate=f"{rate:.2f} img/s")
+                bar.update(task, advance=1, rate=rate_text(n_images, time.perf_counter() - t_start, unit))
                 if args["verbose"]:
                     LOGGER.info("%s%s: %d masks", frame.path, "" if not frame.is_video else f" frame {frame.index}", len(r))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what is finished, say where it is
+        outputs.close() if n_images else outputs.abort()
+        where = f"; the finished ones are saved in {escape(str(run_dir))}" if run_dir and n_images else ""
+        console.print(f"interrupted after {n_images} {unit}(s){where}", highlight=False)
+        raise
     except BaseException:
         outputs.abort()
         raise
     outputs.close()
-    elapsed = time.perf_counter() - t_start
-    per = f"{elapsed / n_images * 1e3:.0f} ms/image" if n_images else "no images"
+    rate = rate_text(n_images, time.perf_counter() - t_start, unit) if n_images else "nothing to do"
     where = f", saved to {run_dir}" if run_dir else ""
-    console.print(f"{n_images} image(s)/frame(s), {n_objects} mask(s), {per}{where}")
+    console.print(f"{n_images} {unit}(s), {n_objects} mask(s), {rate}{where}")
     if source.failed:
         console.print(f"[yellow]{len(source.failed)} input(s) failed:[/] " + "; ".join(f"{p} ({r})" for p, r in source.failed[:5]))
         return 1

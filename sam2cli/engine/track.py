@@ -23,7 +23,7 @@ from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_pro
 from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.video_reader import open_frames
 from .outputs import RunOutputs
-from .predict import progress_bar
+from .progress import progress_bar
 from .results import Results
 
 

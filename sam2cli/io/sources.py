@@ -22,6 +22,7 @@ In a multi-file source a corrupt or missing entry is logged, recorded in
 from __future__ import annotations
 
 import glob
+import itertools
 import logging
 import math
 import re
@@ -113,10 +114,12 @@ class FileSource(Source):
         vid_stride: int = 1,
         strict: bool = False,
         missing: Sequence[Path] = (),
+        max_frames: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
         self.vid_stride = vid_stride
+        self.max_frames = max_frames
         self.strict = strict
         self.missing = list(missing)
         videos = sum(is_video_file(p) for p in self.paths)
@@ -130,7 +133,8 @@ class FileSource(Source):
             for p in self.paths:
                 if is_video_file(p):
                     n = video_frame_count(p)
-                    total += 0 if n is None else math.ceil(n / self.vid_stride)
+                    n = 0 if n is None else math.ceil(n / self.vid_stride)
+                    total += n if self.max_frames is None else min(n, self.max_frames)
                 else:
                     total += 1
             self._length = total
@@ -154,7 +158,7 @@ class FileSource(Source):
 
     def _iter_video(self, path: Path) -> Iterator[Frame]:
         try:
-            yield from decode_av(str(path), self.vid_stride, is_stream=False)
+            yield from first_frames(decode_av(str(path), self.vid_stride, is_stream=False), self.max_frames)
         except SAM2Error as e:
             if self.strict:
                 raise
@@ -166,13 +170,14 @@ class WebcamSource(Source):
 
     kind = "stream"
 
-    def __init__(self, index: int, vid_stride: int = 1) -> None:
+    def __init__(self, index: int, vid_stride: int = 1, max_frames: Optional[int] = None) -> None:
         super().__init__()
         self.index = index
         self.vid_stride = vid_stride
+        self.max_frames = max_frames
 
     def __iter__(self) -> Iterator[Frame]:
-        yield from webcam_frames(self.index, self.vid_stride)
+        yield from first_frames(webcam_frames(self.index, self.vid_stride), self.max_frames)
 
 
 class URLSource(Source):
@@ -180,13 +185,27 @@ class URLSource(Source):
 
     kind = "stream"
 
-    def __init__(self, url: str, vid_stride: int = 1) -> None:
+    def __init__(self, url: str, vid_stride: int = 1, max_frames: Optional[int] = None) -> None:
         super().__init__()
         self.url = url
         self.vid_stride = vid_stride
+        self.max_frames = max_frames
 
     def __iter__(self) -> Iterator[Frame]:
-        yield from decode_av(self.url, self.vid_stride, is_stream=True)
+        yield from first_frames(decode_av(self.url, self.vid_stride, is_stream=True), self.max_frames)
+
+
+def first_frames(frames: Iterator[Frame], max_frames: Optional[int]) -> Iterator[Frame]:
+    """The first ``max_frames`` of ``frames`` (all when None); the decoder is closed right after."""
+    if max_frames is None:
+        yield from frames
+        return
+    try:
+        yield from itertools.islice(frames, max_frames)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
 
 
 # ---------------------------------------------------------------------------- resolving
@@ -206,7 +225,8 @@ def _is_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
-def _from_list(lines: Iterable[str], base: Path, name: str, vid_stride: int) -> FileSource:
+def _from_list(lines: Iterable[str], base: Path, name: str, vid_stride: int,
+               max_frames: Optional[int] = None) -> FileSource:
     """FileSource for path lines (txt file or stdin); folders listed are expanded."""
     paths: list[Path] = []
     missing: list[Path] = []
@@ -227,49 +247,52 @@ def _from_list(lines: Iterable[str], base: Path, name: str, vid_stride: int) -> 
         raise SAM2Error(f"no paths listed in {name}; put one image or video path per line")
     if not paths:
         raise SAM2Error(f"none of the {len(missing)} paths listed in {name} exist, e.g. {missing[0]}")
-    return FileSource(paths, vid_stride, strict=False, missing=missing)
+    return FileSource(paths, vid_stride, strict=False, missing=missing, max_frames=max_frames)
 
 
-def open_source(source: SourceLike, vid_stride: int = 1) -> Source:
+def open_source(source: SourceLike, vid_stride: int = 1, max_frames: Optional[int] = None) -> Source:
     """Resolve ``source`` (see the module docstring) into a streaming :class:`Source`.
 
-    ``vid_stride`` keeps every n-th video frame (indices stay the original ones).
+    ``vid_stride`` keeps every n-th video frame (indices stay the original ones); ``max_frames``
+    keeps the first n of those per video or stream (still images are not counted).
     Raises :class:`SAM2Error` when the source does not exist or matches nothing.
     """
     if isinstance(vid_stride, bool) or not isinstance(vid_stride, int) or vid_stride < 1:
         raise UsageError(f"vid_stride must be an integer >= 1, got {vid_stride!r}")
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        raise UsageError(f"max_frames must be an integer >= 1 (or None for all), got {max_frames!r}")
 
     if isinstance(source, (list, tuple)):
-        return _from_list([str(s) for s in source], Path.cwd(), "the source list", vid_stride)
+        return _from_list([str(s) for s in source], Path.cwd(), "the source list", vid_stride, max_frames)
     if isinstance(source, bool) or not isinstance(source, (str, Path, int)):
         raise UsageError(
             f"cannot use a {type(source).__name__} as a source; pass a path, glob, URL, webcam index or list of paths"
         )
     if isinstance(source, int):
-        return WebcamSource(source, vid_stride)
+        return WebcamSource(source, vid_stride, max_frames)
 
     text = str(source).strip()
     if not text:
         raise UsageError("the source is empty; pass an image, video, folder, glob, .txt list, URL or webcam index")
     if isinstance(source, str) and is_url(text):
-        return URLSource(text, vid_stride)
+        return URLSource(text, vid_stride, max_frames)
     if text == "-":
-        return _from_list(sys.stdin, Path.cwd(), "stdin", vid_stride)
+        return _from_list(sys.stdin, Path.cwd(), "stdin", vid_stride, max_frames)
 
     path = Path(text).expanduser()
     if path.is_dir():
         files = _media_in_dir(path)
         if not files:
             raise SAM2Error(f"no images or videos found in folder {path}")
-        return FileSource(files, vid_stride)
+        return FileSource(files, vid_stride, max_frames=max_frames)
     if path.is_file():
         if path.suffix.lower() == ".txt":
-            return _from_list(path.read_text(encoding="utf-8", errors="replace").splitlines(), path.parent, str(path), vid_stride)
+            return _from_list(path.read_text(encoding="utf-8", errors="replace").splitlines(), path.parent, str(path), vid_stride, max_frames)
         if is_video_file(path):
             probe_video(path)  # fail now, with one clear line, when the video is unreadable
-        return FileSource([path], vid_stride, strict=True)
+        return FileSource([path], vid_stride, strict=True, max_frames=max_frames)
     if text.isdigit():
-        return WebcamSource(int(text), vid_stride)
+        return WebcamSource(int(text), vid_stride, max_frames)
     if _is_glob(text):
         matches = [
             Path(p)
@@ -278,7 +301,7 @@ def open_source(source: SourceLike, vid_stride: int = 1) -> Source:
         ]
         if not matches:
             raise SAM2Error(f"no images or videos match {text}")
-        return FileSource(sorted(matches, key=lambda p: natural_key(str(p))), vid_stride)
+        return FileSource(sorted(matches, key=lambda p: natural_key(str(p))), vid_stride, max_frames=max_frames)
     raise SAM2Error(f"source not found: {text}")
 
 

@@ -1,0 +1,100 @@
+"""What a new user met (issue 19, section 3): the demo model on small images and a short h264
+clip, driven the way the README shows. Each test pins one of the rough edges found then."""
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from sam2cli.cli.app import main
+
+DEMO = str(Path(__file__).resolve().parents[1] / "weights" / "sam2_demo.pt")
+EVERYTHING_FAST = ["points_per_side=4", "pred_iou_thresh=0.0", "stability_score_thresh=0.0"]
+
+
+def scene(i: int = 0, w: int = 192, h: int = 160) -> np.ndarray:
+    """A red disc moving right (3 px a frame) and a fixed blue square on green, RGB."""
+    img = np.full((h, w, 3), (60, 100, 60), np.uint8)
+    cv2.circle(img, (40 + 3 * i, 100), 25, (230, 30, 30), -1)
+    cv2.rectangle(img, (120, 20), (170, 70), (30, 30, 230), -1)
+    return img
+
+
+def write_clip(path: Path, n: int = 30) -> Path:
+    c = av.open(str(path), "w")
+    s = c.add_stream("libx264", rate=10)
+    s.width, s.height, s.pix_fmt = 192, 160, "yuv420p"
+    for i in range(n):
+        for p in s.encode(av.VideoFrame.from_ndarray(scene(i), format="rgb24")):
+            c.mux(p)
+    for p in s.encode():
+        c.mux(p)
+    c.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clip") / "vid.mp4")
+
+
+def run(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return main(args)
+
+
+# ---------------------------------------------------------------- 1. predict on a video, no prompts
+
+@pytest.mark.parametrize("extra, frames", [(["max_frames=1"], [0]), (["max_frames=3", "vid_stride=4"], [0, 4, 8])])
+def test_predict_video_everything_honours_max_frames_and_stride(extra, frames, clip, tmp_path, monkeypatch,
+                                                                capsys):
+    rc = run(["predict", f"model={DEMO}", f"source={clip}", "save_json=True", *EVERYTHING_FAST, *extra],
+             tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    out = tmp_path / "runs" / "predict"
+    records = json.loads((out / "predictions.json").read_text())
+    assert sorted({r["frame"] for r in records}) == frames
+    with av.open(str(out / "vid.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == len(frames)
+    assert f"{len(frames)} frame(s)" in err and "s/frame" in err  # the rate, per frame
+
+
+def test_predict_progress_is_reported_when_stderr_is_not_a_terminal(clip, tmp_path, monkeypatch, capsys):
+    """A log or a pipe gets plain progress lines (a terminal gets the bar): done/total and s/frame."""
+    import sam2cli.engine.progress as progress
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
+    rc = run(["predict", f"model={DEMO}", f"source={clip}", "max_frames=2", "save=False", *EVERYTHING_FAST],
+             tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("predict ")]
+    assert len(lines) == 2 and "1/2" in lines[0] and "2/2" in lines[1] and "/frame" in lines[1], err
+
+
+def test_interrupted_predict_keeps_the_finished_frames(clip, tmp_path, monkeypatch, capsys):
+    """Ctrl-C (or SIGTERM) after 2 frames: the outputs of those frames are committed, the message
+    says where, no hidden temp file is left, and the exit code is 130."""
+    from sam2cli.engine.sam import SAM
+    real, calls = SAM.predict_image, []
+
+    def interrupted_on_third(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(SAM, "predict_image", interrupted_on_third)
+    rc = run(["predict", f"model={DEMO}", f"source={clip}", "save_json=True", "save_txt=True", *EVERYTHING_FAST],
+             tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    out = tmp_path / "runs" / "predict"
+    assert rc == 130
+    assert "interrupted after 2 frame(s)" in err and "saved in runs/predict" in err.replace("\n", ""), err
+    assert sorted({r["frame"] for r in json.loads((out / "predictions.json").read_text())}) == [0, 1]
+    with av.open(str(out / "vid.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 2
+    assert not [p for p in out.rglob(".*")]
