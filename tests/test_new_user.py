@@ -98,3 +98,39 @@ def test_interrupted_predict_keeps_the_finished_frames(clip, tmp_path, monkeypat
     with av.open(str(out / "vid.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 2
     assert not [p for p in out.rglob(".*")]
+
+
+# ---------------------------------------------------------------- 2. multimask_output with save_masks
+
+def test_multimask_saves_every_candidate_and_colours_them_apart(tmp_path, monkeypatch, capsys):
+    from sam2cli import SAM
+    from sam2cli.io.overlay import object_color
+    cv2.imwrite(str(tmp_path / "img0.png"), scene()[..., ::-1])
+    rc = run(["predict", f"model={DEMO}", "source=img0.png", "points=[80,100]", "labels=[1]",
+              "multimask_output=True", "save_masks=True", "save_json=True"], tmp_path, monkeypatch)
+    assert rc == 0, capsys.readouterr().err
+    out = tmp_path / "runs" / "predict"
+    expected = SAM(DEMO, device="cpu")(str(tmp_path / "img0.png"), points=[80, 100], labels=[1],
+                                       multimask_output=True)[0].masks.data  # (3, H, W)
+    pngs = sorted(p.name for p in (out / "masks").glob("*.png"))
+    assert pngs == ["img0_1_c0.png", "img0_1_c1.png", "img0_1_c2.png"]
+    for k, mask in enumerate(expected):
+        assert np.array_equal(cv2.imread(str(out / "masks" / f"img0_1_c{k}.png"), cv2.IMREAD_GRAYSCALE) > 0, mask)
+    records = json.loads((out / "predictions.json").read_text())
+    assert [(r["obj_id"], r["candidate"]) for r in records] == [(1, 0), (1, 1), (1, 2)]
+    drawn = cv2.imread(str(out / "img0.png"))[..., ::-1].reshape(-1, 3)
+    outline_colours = {k for k in range(1, 10) if (drawn == object_color(k)).all(1).any()}
+    assert len(outline_colours) >= 2, outline_colours  # not one colour for all three
+
+
+def test_palette_masks_with_multimask_write_one_png_per_candidate(tmp_path, monkeypatch, capsys):
+    from sam2cli.io.mask_pngs import read_palette_png
+    cv2.imwrite(str(tmp_path / "img0.png"), scene()[..., ::-1])
+    rc = run(["predict", f"model={DEMO}", "source=img0.png", "points=[[80,100],[145,45]]", "labels=[1,1]",
+              "multimask_output=True", "save_masks=True", "mask_format=palette", "save=False"], tmp_path,
+             monkeypatch)
+    assert rc == 0, capsys.readouterr().err
+    masks = tmp_path / "runs" / "predict" / "masks"
+    assert sorted(p.name for p in masks.glob("*.png")) == ["img0_c0.png", "img0_c1.png", "img0_c2.png"]
+    for png in masks.glob("*.png"):
+        assert set(np.unique(read_palette_png(png))) == {0, 1, 2}  # both objects in every candidate file

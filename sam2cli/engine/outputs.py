@@ -3,7 +3,8 @@
 Layout of a run directory:
     <stem>.jpg / <stem>.mp4     overlays (save=True)
     labels/<stem>[_<frame>].txt YOLO segmentation labels (save_txt=True)
-    masks/<stem>[_<frame>]...   mask PNGs (save_masks=True; binary or palette)
+    masks/<stem>[_<frame>]...   mask PNGs (save_masks=True; binary or palette; _c<k>: candidate k
+                                with multimask_output=True)
     predictions.json            one record per object per image or frame (save_json=True)
 Every file is written under a temporary name and renamed when complete.
 """
@@ -19,6 +20,7 @@ from sam2cli.io.mask_pngs import save_mask_pngs
 from sam2cli.io.overlay import overlay, save_image
 from sam2cli.io.prediction_json import JsonArrayWriter, JsonlWriter, prediction_records
 from sam2cli.io.video_writer import VideoWriter
+from sam2cli.io.writer_args import candidate_index
 from sam2cli.io.yolo_labels import write_yolo_txt, yolo_seg_lines
 from .results import Results
 
@@ -39,6 +41,8 @@ class RunOutputs:
 
     def draw(self, r: Results) -> np.ndarray:
         ids = r.boxes.id if r.boxes is not None else None
+        if ids is not None and candidate_index(ids, len(ids)) is not None:
+            ids = np.arange(1, len(ids) + 1)  # candidates of one object: a colour each
         img = overlay(r.orig_img, r.masks.data, obj_ids=ids, line_width=self.args["line_width"])
         if self.args.get("show_boxes") and r.boxes is not None:
             for x1, y1, x2, y2 in r.boxes.xyxy.astype(int):

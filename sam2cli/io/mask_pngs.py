@@ -12,7 +12,7 @@ from PIL import Image
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.atomic import atomic_path, write_bytes_atomic
 from sam2cli.io.overlay import _encode_image
-from sam2cli.io.writer_args import IdsLike, PathLike, _as_masks, _obj_ids
+from sam2cli.io.writer_args import IdsLike, PathLike, _as_masks, _obj_ids, candidate_index
 
 
 @lru_cache(maxsize=1)
@@ -48,14 +48,27 @@ def save_mask_pngs(
       object id (0 = background; ids must be 1-255). Where objects overlap the pixel
       goes to the **later** object in ``masks`` order, or, when ``scores`` is given, to
       the **higher-scoring** object.
+
+    When an id repeats, its masks are candidates of one object (``multimask_output=True``,
+    see :func:`~sam2cli.io.writer_args.candidate_index`) and every candidate gets its own
+    file: ``<stem>_<objid>_c<k>.png`` (binary), or ``<stem>_c<k>.png`` holding candidate
+    ``k`` of every object (palette).
     """
     out_dir = Path(dir)
     m = _as_masks(masks)
     ids = _obj_ids(obj_ids, len(m))
+    cand = candidate_index(ids, len(m))
+    if cand is not None and mode == "palette":
+        written = []
+        for k in range(int(cand.max()) + 1):
+            sel = np.flatnonzero(cand == k)
+            s_k = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)[sel]
+            written += save_mask_pngs(out_dir, f"{stem}_c{k}", m[sel], [ids[i] for i in sel], mode, s_k)
+        return written
     if mode == "binary":
         written = []
-        for mask, oid in zip(m, ids):
-            path = out_dir / f"{stem}_{oid}.png"
+        for i, (mask, oid) in enumerate(zip(m, ids)):
+            path = out_dir / (f"{stem}_{oid}.png" if cand is None else f"{stem}_{oid}_c{cand[i]}.png")
             write_bytes_atomic(path, _encode_image(path, mask.astype(np.uint8) * 255))
             written.append(path)
         return written

@@ -16,7 +16,7 @@ import numpy as np
 from sam2cli.engine.results import Results, masks_to_boxes
 from sam2cli.io.atomic import AtomicTarget, _CommitOnExit
 from sam2cli.io.coco_rle import mask_to_rle
-from sam2cli.io.writer_args import PathLike
+from sam2cli.io.writer_args import PathLike, candidate_index
 
 
 def prediction_records(results: Results, file: str, frame: Optional[int] = None) -> list[dict[str, Any]]:
@@ -24,7 +24,8 @@ def prediction_records(results: Results, file: str, frame: Optional[int] = None)
 
     Keys: ``file``, ``frame`` (``None`` for images), ``obj_id`` (``boxes.id`` when set,
     else 1..N), ``score`` (``boxes.conf``), ``bbox`` ``[x, y, w, h]`` from ``boxes.xyxy``,
-    ``area`` (mask pixel count) and ``segmentation`` (:func:`mask_to_rle`).
+    ``area`` (mask pixel count) and ``segmentation`` (:func:`mask_to_rle`); and ``candidate``
+    (0, 1, 2) when an object has several masks (``multimask_output=True``).
     """
     if results.masks is None or len(results.masks) == 0:
         return []
@@ -34,6 +35,7 @@ def prediction_records(results: Results, file: str, frame: Optional[int] = None)
     xyxy = boxes.xyxy if boxes is not None else masks_to_boxes(masks)
     conf = boxes.conf if boxes is not None else np.ones(n, dtype=np.float32)
     ids = boxes.id if boxes is not None and boxes.id is not None else np.arange(1, n + 1)
+    cand = candidate_index(ids, n)
     records = []
     for i in range(n):
         x1, y1, x2, y2 = (float(v) for v in xyxy[i])
@@ -48,6 +50,8 @@ def prediction_records(results: Results, file: str, frame: Optional[int] = None)
                 "segmentation": mask_to_rle(masks[i]),
             }
         )
+        if cand is not None:
+            records[-1]["candidate"] = int(cand[i])
     return records
 
 

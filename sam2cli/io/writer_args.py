@@ -29,3 +29,18 @@ def _obj_ids(obj_ids: IdsLike, n: int) -> list[int]:
     if len(ids) != n:
         raise ValueError(f"got {len(ids)} object ids for {n} masks")
     return ids
+
+
+def candidate_index(obj_ids: IdsLike, n: int) -> Optional[np.ndarray]:
+    """Which candidate of its object each mask is, when an object has several masks
+    (``multimask_output=True`` gives 3 per object, in the decoder's order): ``(N,)`` int, the
+    k-th mask of an id being candidate k. ``None`` when every id appears once."""
+    ids = _obj_ids(obj_ids, n)
+    if len(set(ids)) == len(ids):
+        return None
+    seen: dict[int, int] = {}
+    out = np.zeros(len(ids), dtype=np.int64)
+    for i, oid in enumerate(ids):
+        out[i] = seen.get(oid, 0)
+        seen[oid] = out[i] + 1
+    return out
