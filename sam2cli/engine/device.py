@@ -8,6 +8,7 @@ runs several times slower than fp32. There `half=True` runs fp32 and says so onc
 import contextlib
 import functools
 import logging
+import os
 import platform
 from pathlib import Path
 from typing import Optional
@@ -55,8 +56,12 @@ def cpu_capability() -> str:
 def cpu_has_fast_bf16() -> bool:
     """True where the CPU computes bf16 natively: AVX512-BF16 or AMX on x86, BF16 on Arm."""
     if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
-        return any(getattr(torch.cpu, name, lambda: False)()
-                   for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        hardware = any(getattr(torch.cpu, name, lambda: False)()
+                       for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        # ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA can hold PyTorch's kernels below what the chip has
+        isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+        onednn = isa in ("ALL", "DEFAULT") or "BF16" in isa or "AMX" in isa
+        return hardware and onednn and cpu_capability().startswith("AVX512")
     try:  # Linux on Arm lists the BF16 extension among the CPU's features
         return " bf16" in Path("/proc/cpuinfo").read_text().lower().replace("\t", " ")
     except OSError:
