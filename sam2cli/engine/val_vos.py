@@ -1,0 +1,157 @@
+"""Semi-supervised video object segmentation: prompt each object with its ground-truth mask on the
+first frame where it is annotated, track it forward, score J and F on the annotated frames.
+
+    steps = track_frames(model, frames, num_frames)     # frames: (t, image, truth or None), streamed
+    scorer = VosScorer(name, obj_ids, annotated)
+    for t, image, truth, pred in steps:
+        scorer.add(t, truth, pred)
+    scorer.objects                                       # per object: J and F per scored frame
+
+Frames are read and encoded one at a time and the tracker keeps only what it can still attend
+to, so memory does not grow with the length of the video. An object is tracked from its first
+annotation on (nothing is predicted for it before), alone (batch 1, as the reference tracks), and
+its masks are upsampled to the frame size. ``sam2 val`` and ``sam2 train``'s validation both run
+this code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sam2cli.model.sam2 import SAM2Model
+from .device import autocast
+from .tracker import ObjectTrack, Tracker
+from .transforms import binary_mask_prompt, preprocess
+from .val_metrics import BOUNDARY_TOL, boundary_f, eval_frame_indices, iou, sequence_stats
+
+Truth = Dict[int, np.ndarray]  # obj id -> (H, W) bool
+
+
+@torch.inference_mode()
+def track_frames(model: SAM2Model, frames: Iterable[Tuple[int, np.ndarray, Optional[Truth]]],
+                 num_frames: Optional[int] = None, half: bool = False,
+                 fill_hole_area: int = 8) -> Iterator[Tuple[int, np.ndarray, Optional[Truth], Truth]]:
+    """Track the objects of ``frames`` ((t, (H, W, 3) uint8 RGB, truth or None) in order).
+
+    An object id seen for the first time in a frame's truth is prompted there with its mask.
+    Yields (t, image, truth, prediction {obj id: (H, W) bool} for every object started so far).
+    """
+    dev = next(model.parameters()).device
+    tracker = Tracker(model, fill_hole_area)
+    tracks: Dict[int, ObjectTrack] = {}
+    size = model.image_size
+    for t, image, truth in frames:
+        new = {oid: m for oid, m in (truth or {}).items() if oid not in tracks}
+        feats = None
+        if tracks or new:
+            x = preprocess(image, size, dev, resample="bicubic")
+            with autocast(dev, half):
+                feats = model.encode_image(x)
+        for oid, obj in tracks.items():
+            with autocast(dev, half):
+                obj.recent[t] = tracker.run(feats, obj, t, False, num_frames=num_frames)
+            tracker.evict(obj, t)
+        for oid, m in sorted(new.items()):
+            obj = tracks[oid] = ObjectTrack(int(oid))
+            with autocast(dev, half):
+                out = tracker.run(feats, obj, t, True, mask=binary_mask_prompt(m, size, dev),
+                                  num_frames=num_frames, encode_memory=False)
+                obj.pending[t] = (out, True)
+                tracker.encode_pending(obj, t, feats)
+        yield t, image, truth, _masks(tracks, t, image.shape[:2])
+
+
+def _masks(tracks: Dict[int, ObjectTrack], t: int, hw: Tuple[int, int]) -> Truth:
+    if not tracks:
+        return {}
+    low = torch.cat([obj.output(t).logits for obj in tracks.values()]).float()  # (N, 1, h, w)
+    up = F.interpolate(low, size=hw, mode="bilinear", align_corners=False)[:, 0] > 0
+    return dict(zip(tracks, up.cpu().numpy()))
+
+
+def lowest_id_on_top(pred: Truth) -> Truth:
+    """Overlaps resolved as a palette PNG stores them: a pixel claimed by several objects goes to
+    the lowest id (how Meta's DAVIS inference script writes its PNGs)."""
+    taken = None
+    out = {}
+    for oid in sorted(pred):
+        m = pred[oid] if taken is None else pred[oid] & ~taken
+        out[oid] = m
+        taken = m.copy() if taken is None else taken | m
+    return out
+
+
+@dataclass
+class ObjectScores:
+    """One object of one video: J and F on each scored frame."""
+
+    video: str
+    obj_id: int
+    J: List[float] = field(default_factory=list)
+    F: List[float] = field(default_factory=list)
+
+    @property
+    def sequence(self) -> str:
+        return f"{self.video}_{self.obj_id}"
+
+    def stats(self) -> Dict[str, float]:
+        jm, jr, jd = sequence_stats(self.J)
+        fm, fr, fd = sequence_stats(self.F)
+        return {"J&F-Mean": (jm + fm) / 2, "J-Mean": jm, "J-Recall": jr, "J-Decay": jd,
+                "F-Mean": fm, "F-Recall": fr, "F-Decay": fd}
+
+
+class VosScorer:
+    """J and F of every object on the scored annotated frames of one video (all but the first and
+    the last annotated frame). An object missing from a frame's truth or prediction is an empty
+    mask there. ``seconds`` is the time spent in the metrics."""
+
+    def __init__(self, video: str, obj_ids: Sequence[int], annotated: Sequence[int], tol: float = BOUNDARY_TOL):
+        self.objects = {int(o): ObjectScores(video, int(o)) for o in sorted(obj_ids)}
+        self.scored = {annotated[i] for i in eval_frame_indices(len(annotated))}
+        self.tol = tol
+        self.seconds = 0.0
+
+    def add(self, t: int, truth: Optional[Truth], pred: Truth) -> None:
+        if t not in self.scored or truth is None:
+            return
+        t0 = time.perf_counter()
+        any_mask = next(iter(truth.values()), None)
+        any_mask = next(iter(pred.values()), None) if any_mask is None else any_mask
+        empty = None if any_mask is None else np.zeros(any_mask.shape, bool)
+        for oid, scores in self.objects.items():
+            g, p = truth.get(oid, empty), pred.get(oid, empty)
+            if g is None:  # no mask at all on this frame: empty against empty
+                scores.J.append(1.0)
+                scores.F.append(1.0)
+                continue
+            scores.J.append(iou(p, g))
+            scores.F.append(boundary_f(p, g, self.tol))
+        self.seconds += time.perf_counter() - t0
+
+
+def global_stats(objects: Sequence[ObjectScores]) -> Dict[str, float]:
+    """The DAVIS global row: each column the mean over objects; J&F-Mean = (J-Mean + F-Mean) / 2."""
+    rows = [o.stats() for o in objects]
+    keys = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
+    out = {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in keys}
+    return {"J&F-Mean": (out["J-Mean"] + out["F-Mean"]) / 2, **out}
+
+
+def score_clip(model: SAM2Model, frames: Sequence[np.ndarray], masks: np.ndarray, obj_ids: Sequence[int],
+               half: bool = False, name: str = "clip") -> List[ObjectScores]:
+    """Every frame annotated: frames T x (H, W, 3), masks (T, N, H, W) bool of ``obj_ids`` -> scores.
+    (`sam2 train`'s validation clips.)"""
+    ids = [int(i) for i in obj_ids]
+    scorer = VosScorer(name, ids, list(range(len(frames))))
+    steps = ((t, f, {oid: masks[t, k] for k, oid in enumerate(ids) if masks[t, k].any()})
+             for t, f in enumerate(frames))
+    for t, _, truth, pred in track_frames(model, steps, len(frames), half):
+        scorer.add(t, truth, lowest_id_on_top(pred))
+    return list(scorer.objects.values())
