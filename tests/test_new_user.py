@@ -134,3 +134,45 @@ def test_palette_masks_with_multimask_write_one_png_per_candidate(tmp_path, monk
     assert sorted(p.name for p in masks.glob("*.png")) == ["img0_c0.png", "img0_c1.png", "img0_c2.png"]
     for png in masks.glob("*.png"):
         assert set(np.unique(read_palette_png(png))) == {0, 1, 2}  # both objects in every candidate file
+
+
+# ---------------------------------------------------------------- 3, 4. sam2 track: both directions, max_frames
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("short") / "short.mp4", 12)
+
+
+TRACK = ["points=[[58,100]]", "labels=[1]", "frame=6", "imgsz=128", "save=False", "format=jsonl"]
+
+
+def test_track_both_directions_writes_each_frame_once_in_order(short_clip, tmp_path, monkeypatch, capsys):
+    rc = run(["track", f"model={DEMO}", f"source={short_clip}", *TRACK, "direction=both", "save_json=True"],
+             tmp_path, monkeypatch)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    assert [rec["frame"] for rec in lines] == list(range(12))  # stdout: one line per frame, in order
+    records = json.loads((tmp_path / "runs" / "track" / "predictions.json").read_text())
+    frames = [r["frame"] for r in records]
+    assert frames == sorted(frames) and len(frames) == len(set(frames)) and 6 in frames
+    assert "12 frame(s)" in err
+
+
+@pytest.mark.parametrize("direction, frames", [("forward", range(6, 9)), ("backward", range(4, 7)),
+                                               ("both", range(4, 9))])
+def test_track_max_frames_counts_frames_from_the_prompted_one(direction, frames, short_clip, tmp_path,
+                                                               monkeypatch, capsys):
+    rc = run(["track", f"model={DEMO}", f"source={short_clip}", *TRACK, f"direction={direction}", "max_frames=3"],
+             tmp_path, monkeypatch)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert [json.loads(ln)["frame"] for ln in out.splitlines()] == list(frames)
+
+
+def test_python_video_predictor_honours_max_frames(short_clip):
+    from sam2cli.engine.video_predictor import SAM2VideoPredictor
+    predictor = SAM2VideoPredictor(overrides=dict(model=DEMO, device="cpu", imgsz=128, max_frames=3))
+    assert [r.frame for r in predictor(str(short_clip), points=[[40, 100]], labels=[1])] == [0, 1, 2]
+    assert [r.frame for r in predictor(str(short_clip), points=[[58, 100]], labels=[1], frame=6)] == [6, 7, 8]
+    assert len(list(predictor(str(short_clip), points=[[58, 100]], labels=[1], frame=6, max_frames=2))) == 2

@@ -1,15 +1,19 @@
-"""`sam2 track`: prompted objects through a video with SAM 2's memory, written as it goes.
+"""`sam2 track`: prompted objects through a video with SAM 2's memory.
 
 Seekable sources (files, frame folders, image sequences) follow the reference semantics: every
 prompted frame conditions its object over the whole video, propagation runs forward from the
-earliest prompted frame, then (direction=both / backward) back from it. The overlay video must be
-in frame order, so each frame's masks are spooled to disk as RLE and the mp4 is composed at the end
-by reading the video once more: memory stays flat whatever the video length.
+earliest prompted frame, then (direction=both / backward) back from it. Outputs come in frame
+order, each frame once: each frame's masks are spooled to disk as RLE (the latest result of a
+frame wins: the prompted frame is tracked by both passes) and the outputs that must be in order
+(the overlay mp4 always, every output once a backward pass runs) are written at the end by reading
+the video once more: memory stays flat whatever the video length. A forward-only run writes its
+labels, masks and records as it goes.
 Live streams (webcam, RTSP) are read once, in order: a prompt takes effect from its frame on.
 """
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -23,7 +27,7 @@ from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_pro
 from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.video_reader import open_frames
 from .outputs import RunOutputs
-from .progress import progress_bar
+from .progress import progress_bar, rate_text
 from .results import Results
 
 
@@ -36,9 +40,11 @@ class MaskSpool:
         self.offsets: Dict[int, int] = {}
 
     def add(self, r: Results) -> None:
+        """Keep a frame's result; a later one for the same frame replaces it."""
+        self.file.seek(0, os.SEEK_END)
         self.offsets[r.frame] = self.file.tell()
         rec = {"ids": [int(i) for i in r.boxes.id], "conf": [float(c) for c in r.boxes.conf],
-               "rles": [mask_to_rle(m) for m in r.masks.data]}
+               "rles": [mask_to_rle(m) for m in r.masks.data], "path": r.path}
         self.file.write(json.dumps(rec) + "\n")
 
     def get(self, frame: int, image: np.ndarray) -> Optional[Results]:
@@ -48,7 +54,7 @@ class MaskSpool:
         rec = json.loads(self.file.readline())
         masks = np.stack([rle_to_mask(r) for r in rec["rles"]]) if rec["rles"] else \
             np.zeros((0, *image.shape[:2]), bool)
-        return Results.from_masks(image, masks, np.array(rec["conf"], np.float32), frame=frame,
+        return Results.from_masks(image, masks, np.array(rec["conf"], np.float32), path=rec["path"], frame=frame,
                                   obj_ids=np.array(rec["ids"], int))
 
     def close(self) -> None:
@@ -64,6 +70,12 @@ def load_entries(args: Dict[str, Any]):
         raise UsageError("sam2 track needs prompts: prompts=prompts.json, or points=/bboxes= with frame= "
                          "(e.g. sam2 track source=video.mp4 points=[[400,370]] labels=[1])")
     return entries
+
+
+def empty_result(image: np.ndarray, frame: int, path: Optional[str] = None) -> Results:
+    """A frame on which no object has a mask."""
+    return Results.from_masks(image, np.zeros((0, *image.shape[:2]), bool), np.zeros(0, np.float32), path=path,
+                              frame=frame, obj_ids=np.zeros(0, int))
 
 
 def run_track(args: Dict[str, Any], console: Console) -> int:
@@ -82,32 +94,38 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
     outputs = RunOutputs(run_dir, args)
     outputs.video_name = reader.name
     state = predictor.init_state(reader)
-    t0, n_frames, n_masks = time.perf_counter(), 0, 0
-    spool = MaskSpool(run_dir / ".masks.spool.jsonl") if (run_dir and args["save"] and reader.seekable) else None
+    passes = []  # reverse flags of the propagation passes
+    if args["direction"] in ("forward", "both") and not args["reverse"]:
+        passes.append(False)
+    if args["direction"] in ("backward", "both") or args["reverse"]:
+        passes.append(True)
+    overlay = run_dir is not None and args["save"]
+    in_order = not reader.seekable or passes == [False]  # results arrive in frame order, each frame once
+    spool = None
+    if reader.seekable and (overlay or not in_order):
+        fd, spool_path = tempfile.mkstemp(".jsonl", ".masks.spool", dir=run_dir)
+        os.close(fd)
+        spool = MaskSpool(Path(spool_path))
+    t0, n_steps, n_frames, n_masks = time.perf_counter(), 0, 0, 0
     try:
         with progress_bar(console) as bar:
             task = bar.add_task("track", total=reader.length, rate="")
 
             def emit(frame, image, logits):
-                nonlocal n_frames, n_masks
+                nonlocal n_steps, n_frames, n_masks
                 r = predictor.frame_results(state, frame, logits, image) if logits is not None else \
-                    Results.from_masks(image, np.zeros((0, *image.shape[:2]), bool), np.zeros(0, np.float32),
-                                       path=reader.path_of(frame) if reader.seekable else None, frame=frame,
-                                       obj_ids=np.zeros(0, int))
-                outputs.write(r, reader.fps, overlay=spool is None)
+                    empty_result(image, frame, reader.path_of(frame) if reader.seekable else None)
+                if in_order:
+                    outputs.write(r, reader.fps, overlay=spool is None)
+                    n_frames, n_masks = n_frames + 1, n_masks + len(r)
                 if spool is not None:
                     spool.add(r)
-                n_frames, n_masks = n_frames + 1, n_masks + len(r)
-                bar.update(task, advance=1, rate=f"{n_frames / (time.perf_counter() - t0):.2f} fps")
+                n_steps += 1
+                bar.update(task, advance=1, rate=rate_text(n_steps, time.perf_counter() - t0))
 
             if reader.seekable:
                 for e in entries:
                     predictor.add_prompt(state, e)
-                passes = []
-                if args["direction"] in ("forward", "both") and not args["reverse"]:
-                    passes.append(False)
-                if args["direction"] in ("backward", "both") or args["reverse"]:
-                    passes.append(True)
                 for reverse in passes:
                     for frame, _, logits in predictor.propagate_in_video(state, reverse=reverse,
                                                                          max_frame_num_to_track=args["max_frames"]):
@@ -115,11 +133,15 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
             else:
                 for frame, image, logits in predictor.stream(state, entries, args["max_frames"]):
                     emit(frame, image, logits)
-            if spool is not None:  # the overlay video, in frame order
-                for i, image in reader:
-                    r = spool.get(i, image) or Results.from_masks(image, np.zeros((0, *image.shape[:2]), bool),
-                                                                  np.zeros(0, np.float32), frame=i)
-                    outputs.video_frame(r, reader.fps)
+        if spool is not None:  # in frame order: the overlay video (every frame), the rest when held back
+            frames = iter(reader) if overlay else ((i, reader[i]) for i in sorted(spool.offsets))
+            for i, image in frames:
+                r = spool.get(i, image)
+                if in_order or r is None:
+                    outputs.video_frame(r or empty_result(image, i), reader.fps)
+                    continue
+                outputs.write(r, reader.fps)
+                n_frames, n_masks = n_frames + 1, n_masks + len(r)
     except BaseException:
         outputs.abort()
         raise
@@ -131,5 +153,5 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
     dt = time.perf_counter() - t0
     where = f", saved to {run_dir}" if run_dir else ""
     console.print(f"{n_frames} frame(s), {len(state.objects)} object(s), {n_masks} mask(s), "
-                  f"{dt / max(n_frames, 1) * 1e3:.0f} ms/frame{where}")
+                  f"{rate_text(n_frames, dt) or 'nothing tracked'}{where}")
     return 0
