@@ -78,6 +78,14 @@ def empty_result(image: np.ndarray, frame: int, path: Optional[str] = None) -> R
                               frame=frame, obj_ids=np.zeros(0, int))
 
 
+def planned_frames(reader, entries, passes, max_frames: Optional[int]) -> Optional[int]:
+    """How many frames the propagation passes will visit (the progress bar's total)."""
+    if not reader.seekable:
+        return max_frames
+    start, cap = min(e.frame for e in entries), max_frames or len(reader)
+    return sum(min(start + 1 if start > 0 else 0, cap) if rev else min(len(reader) - start, cap) for rev in passes)
+
+
 def run_track(args: Dict[str, Any], console: Console) -> int:
     if args["source"] is None:
         raise UsageError("source= is required, e.g. sam2 track source=video.mp4 prompts=prompts.json")
@@ -109,7 +117,7 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
     t0, n_steps, n_frames, n_masks = time.perf_counter(), 0, 0, 0
     try:
         with progress_bar(console) as bar:
-            task = bar.add_task("track", total=reader.length, rate="")
+            task = bar.add_task("track", total=planned_frames(reader, entries, passes, args["max_frames"]), rate="")
 
             def emit(frame, image, logits):
                 nonlocal n_steps, n_frames, n_masks
@@ -126,9 +134,12 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
             if reader.seekable:
                 for e in entries:
                     predictor.add_prompt(state, e)
+                # max_frames counts the frames of a pass, the prompted one included; the reference's
+                # max_frame_num_to_track counts those after it
+                span = None if args["max_frames"] is None else args["max_frames"] - 1
                 for reverse in passes:
                     for frame, _, logits in predictor.propagate_in_video(state, reverse=reverse,
-                                                                         max_frame_num_to_track=args["max_frames"]):
+                                                                         max_frame_num_to_track=span):
                         emit(frame, reader[frame], logits)
             else:
                 for frame, image, logits in predictor.stream(state, entries, args["max_frames"]):

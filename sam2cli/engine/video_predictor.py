@@ -42,7 +42,8 @@ class VideoState:
 
 
 class SAM2VideoPredictor:
-    """overrides: model (checkpoint), device, half, imgsz, fill_hole_area (8), non_overlap (False)."""
+    """overrides: model (checkpoint), device, half, imgsz, fill_hole_area (8), non_overlap (False),
+    vid_stride (1), max_frames (None: calling the predictor yields at most this many frames)."""
 
     def __init__(self, overrides: Optional[dict] = None, model=None):
         o = dict(overrides or {})
@@ -51,6 +52,9 @@ class SAM2VideoPredictor:
         self.half = bool(o.get("half", False))
         self.non_overlap = bool(o.get("non_overlap", False))
         self.vid_stride = int(o.get("vid_stride", 1))
+        self.max_frames = None if o.get("max_frames") is None else int(o["max_frames"])
+        if self.max_frames is not None and self.max_frames < 1:
+            raise UsageError(f"max_frames must be >= 1 (or None for all), got {self.max_frames}")
         self.tracker = Tracker(self.model, int(o.get("fill_hole_area", 8)))
         self.overrides = o
 
@@ -175,7 +179,8 @@ class SAM2VideoPredictor:
                            max_frame_num_to_track: Optional[int] = None,
                            reverse: bool = False) -> Iterator:
         """Yield (frame_idx, obj_ids, logits (N, 1, H, W)) frame by frame, forward from the
-        earliest prompted frame (or back from it with reverse=True)."""
+        earliest prompted frame (or back from it with reverse=True). As in the reference,
+        max_frame_num_to_track counts the frames after the start: it yields up to that many + 1."""
         self.preflight(state)
         n = state.num_frames
         if start_frame_idx is None:
@@ -226,12 +231,14 @@ class SAM2VideoPredictor:
 
     def stream(self, state: VideoState, entries, max_frames: Optional[int] = None) -> Iterator:
         """Frames in order, prompts taking effect from their frame on (live streams, or any source
-        read once): yields (frame, image, logits or None when no object is prompted yet)."""
+        read once): yields (frame, image, logits or None when no object is prompted yet), stopping
+        after max_frames tracked frames (counted from the first prompted one)."""
         by_frame: Dict[int, list] = {}
         for e in entries:
             by_frame.setdefault(e.frame, []).append(e)
+        tracked = 0
         for i, image in state.reader:
-            if max_frames is not None and i >= max_frames:
+            if max_frames is not None and tracked >= max_frames:
                 break
             for e in by_frame.get(i, []):
                 self.add_prompt(state, e, image=image)
@@ -240,11 +247,14 @@ class SAM2VideoPredictor:
                 continue
             with torch.inference_mode():
                 self.preflight(state)
-                yield i, image, self.step(state, i, image=image)
+                logits = self.step(state, i, image=image)
+            tracked += 1
+            yield i, image, logits
 
     def __call__(self, source, points=None, labels=None, bboxes=None, masks=None, frame: int = 0,
-                 obj_ids=None) -> Iterator:
-        """Track the prompted objects from `frame` on; yields one Results per frame."""
+                 obj_ids=None, max_frames: Optional[int] = None) -> Iterator:
+        """Track the prompted objects from `frame` on; yields one Results per frame, at most
+        max_frames of them (default: overrides' max_frames, else every frame)."""
         from sam2cli.io.prompt_file import prompts_from_args, validate_prompts
         entries = prompts_from_args(points, labels, bboxes, frame, obj_ids)
         if masks is not None:
@@ -257,6 +267,7 @@ class SAM2VideoPredictor:
             raise UsageError("tracking needs prompts: points=, bboxes= or masks= on frame=")
         state = self.init_state(source)
         validate_prompts(entries, state.num_frames, state.height, state.width)
-        for i, image, logits in self.stream(state, entries):
+        limit = self.max_frames if max_frames is None else int(max_frames)
+        for i, image, logits in self.stream(state, entries, limit):
             if logits is not None:
                 yield self.frame_results(state, i, logits, image)
