@@ -1,11 +1,14 @@
-"""Turn what the user passes as `model=` into a ready SAM2Model on a device."""
+"""Turn what the user passes as `model=` into a ready model on a device: a checkpoint becomes a
+SAM2Model, a folder written by `sam2 export format=onnx` the ONNX Runtime backend (OnnxSAM2)."""
 
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import torch
 
-from sam2cli.io.model_cfg import registry
+from sam2cli.errors import SAM2Error
+from sam2cli.model.registry import registry
+from sam2cli.io.onnx_folder import MANIFEST, is_export_folder
 from sam2cli.io.weights import resolve_weights
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model
@@ -13,7 +16,22 @@ from .device import select_device
 
 
 def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None) -> Tuple[SAM2Model, Path]:
-    """Resolve (path, weights dir, download), detect the variant from the tensors, load strictly."""
+    """Resolve (path, weights dir, download), detect the variant from the tensors, load strictly.
+    An export folder is verified (SHA-256 of every graph) and opened in ONNX Runtime."""
+    given = Path(str(model)).expanduser()
+    if is_export_folder(given):
+        from .onnx_backend import load_onnx_model
+        net = load_onnx_model(given, device)
+        if imgsz and imgsz != net.image_size:
+            net.set_image_size(imgsz)  # one line: exported at another size
+        return net, given
+    if given.suffix.lower() == ".onnx" and given.is_file():
+        hint = f"model={given.parent}" if is_export_folder(given.parent) else "the folder `sam2 export` wrote"
+        raise SAM2Error(f"{given} is a single ONNX graph, not a model: pass {hint} (it holds {MANIFEST} "
+                        "and the four graphs), or export one with `sam2 export model=<checkpoint> format=onnx`")
+    if given.is_dir():
+        raise SAM2Error(f"model={given} is a folder without {MANIFEST}: pass a checkpoint file, or a folder "
+                        "written by `sam2 export model=<checkpoint> format=onnx`")
     path = resolve_weights(model)
     net = build_model(None, path, registry().values())
     if imgsz and imgsz != net.image_size:
@@ -23,4 +41,6 @@ def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None
 
 
 def count_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Parameters of the model (an ONNX export: of the model it was exported from)."""
+    exported = getattr(model, "num_params", None)
+    return exported if exported else sum(p.numel() for p in model.parameters())

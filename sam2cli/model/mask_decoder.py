@@ -110,18 +110,24 @@ class MaskDecoder(nn.Module):
 
     def pick_stable(self, masks: torch.Tensor, iou: torch.Tensor):
         """Keep the single-mask output where it is stable, else the best multimask output."""
-        single = masks[:, :1]
-        logits = single.flatten(-2)
-        inter = (logits > self.stability_delta).sum(-1).float()
-        union = (logits > -self.stability_delta).sum(-1).float()
-        stability = torch.where(union > 0, inter / union, torch.ones_like(inter))  # (B, 1)
-        stable = stability >= self.stability_thresh
-        best = iou[:, 1:].argmax(-1)
-        idx = torch.arange(masks.shape[0], device=masks.device)
-        best_mask = masks[idx, best + 1][:, None]
-        best_iou = iou[idx, best + 1][:, None]
-        return (torch.where(stable[..., None, None], single, best_mask),
-                torch.where(stable, iou[:, :1], best_iou))
+        return pick_stable(masks, iou, self.stability_delta, self.stability_thresh)
+
+
+def pick_stable(masks: torch.Tensor, iou: torch.Tensor, delta: float, thresh: float):
+    """All 4 outputs (B, 4, H, W), (B, 4) -> the single-mask output (B, 1, H, W), (B, 1) where its
+    stability score is >= thresh, else the multimask output with the best predicted IoU."""
+    single = masks[:, :1]
+    logits = single.flatten(-2)
+    inter = (logits > delta).sum(-1).float()
+    union = (logits > -delta).sum(-1).float()
+    stability = torch.where(union > 0, inter / union, torch.ones_like(inter))  # (B, 1)
+    stable = stability >= thresh
+    best = iou[:, 1:].argmax(-1)
+    idx = torch.arange(masks.shape[0], device=masks.device)
+    best_mask = masks[idx, best + 1][:, None]
+    best_iou = iou[idx, best + 1][:, None]
+    return (torch.where(stable[..., None, None], single, best_mask),
+            torch.where(stable, iou[:, :1], best_iou))
 
 
 def skip_tokens(high_res: List[torch.Tensor], h: int, w: int) -> List[torch.Tensor]:

@@ -1,0 +1,218 @@
+"""ONNX Runtime backend: a folder written by `sam2 export` behind SAM2Model's interface.
+
+The engine (image predictor, segment-everything, tracker, video and interactive predictors)
+calls the same methods on it as on SAM2Model: encode_image, decode, sam_heads, mask_as_output,
+encode_memory, condition_on_memory, and reads cfg, image_size, no_mem_embed and
+sam_prompt_encoder.mask_input_size. The graphs hold the tensor math; the choices (which memory,
+which candidate mask, absent objects) are the PyTorch model's own host code, shared.
+Host tensors live on the CPU; ONNX Runtime moves data to its device (CUDA provider) itself.
+"""
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from sam2cli.errors import SAM2Error, UsageError
+from sam2cli.io.onnx_folder import GRAPHS, files_of, read_manifest
+from sam2cli.model.config import ModelConfig
+from sam2cli.model.mask_decoder import DecoderOutput, pick_stable
+from sam2cli.model.sam2 import ImageFeatures, Memory, SAM2Model
+
+# Input names of each graph, in order: a graph without them is not a sam2cli export.
+INPUTS = {
+    "image_encoder": ["image"],
+    "decoder": ["image", "s0", "s1", "coords", "labels", "mask_input", "has_mask"],
+    "memory_encoder": ["pix_feat", "mask_logits", "obj_score", "binarize"],
+    "memory_attention": ["top", "top_pos", "mem", "mem_pos", "mem_tpos", "ptrs", "ptr_pos"],
+}
+OUTPUTS = {
+    "image_encoder": ["s0", "s1", "top", "top_pos"],
+    "decoder": ["masks", "iou", "obj_score", "obj_ptr"],
+    "memory_encoder": ["features", "pos"],
+    "memory_attention": ["conditioned"],
+}
+
+
+def providers_for(device) -> List[str]:
+    """ONNX Runtime execution providers for a `device=` value: '' (auto) takes CUDA when the
+    installed onnxruntime has it, else the CPU; cpu; cuda / cuda:N / N; tensorrt (TensorRT, then
+    CUDA). A missing GPU provider is one line naming the package to install."""
+    import onnxruntime as ort
+    dev = str(device or "").strip().lower()
+    available = ort.get_available_providers()
+    if dev == "":
+        return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    if dev == "cpu":
+        return ["CPUExecutionProvider"]
+    if not (dev.startswith("cuda") or dev.isdigit() or dev == "tensorrt"):
+        raise UsageError(f"device={device} is not available to ONNX Runtime: use device=cpu, cuda or tensorrt")
+    if "CUDAExecutionProvider" not in available:
+        raise SAM2Error(f"device={device} needs ONNX Runtime's CUDA provider, which the installed onnxruntime "
+                        "lacks: pip uninstall -y onnxruntime && pip install onnxruntime-gpu")
+    if dev != "tensorrt":
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if "TensorrtExecutionProvider" not in available:
+        raise SAM2Error("device=tensorrt needs ONNX Runtime's TensorRT provider: pip install onnxruntime-gpu tensorrt")
+    return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+class PromptGeometry:
+    """The sizes the engine reads off sam_prompt_encoder: input side, embedding and mask-input sides."""
+
+    def __init__(self, image_size: int, backbone_stride: int):
+        self.image_size = image_size
+        self.embed_size = image_size // backbone_stride
+        self.mask_input_size = 4 * self.embed_size
+
+
+class OnnxSAM2(nn.Module):
+    """SAM 2 on ONNX Runtime; build with `load_onnx_model(folder, device)`.
+
+    sessions: graph name -> onnxruntime.InferenceSession; host: no_mem_embed (1, 1, C),
+    no_obj_ptr (1, C), mask_downsample weight (1, 1, 4, 4) and bias (1,).
+    """
+
+    def __init__(self, *, cfg: ModelConfig, sessions: Dict[str, object], host: Dict[str, np.ndarray],
+                 folder: Path, manifest: dict):
+        super().__init__()
+        self.cfg = cfg
+        self.folder, self.manifest = Path(folder), manifest
+        self.sessions = sessions
+        self.sam_prompt_encoder = PromptGeometry(cfg.image_size, cfg.backbone_stride)
+        self.no_mem_embed = nn.Parameter(torch.from_numpy(host["no_mem_embed"]), requires_grad=False)
+        self.no_obj_ptr = nn.Parameter(torch.from_numpy(host["no_obj_ptr"]), requires_grad=False)
+        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
+        self.mask_downsample.weight.data.copy_(torch.from_numpy(host["mask_downsample.weight"]))
+        self.mask_downsample.bias.data.copy_(torch.from_numpy(host["mask_downsample.bias"]))
+        self.mask_downsample.requires_grad_(False)
+        # decode() returns the graph's object pointers as its "tokens", so SAM2Model.sam_heads'
+        # projection step is the identity here (its absent-object blend is then a no-op)
+        self.obj_ptr_proj = nn.Identity()
+
+    # the shared host code: SAM2Model's own steps, running on this backend's decode()
+    sam_heads = SAM2Model.sam_heads
+    mask_as_output = SAM2Model.mask_as_output
+
+    @property
+    def image_size(self) -> int:
+        return self.cfg.image_size
+
+    @property
+    def num_params(self) -> int:
+        return int(self.manifest.get("params", 0))
+
+    def set_image_size(self, size: int) -> None:
+        if int(size) != self.image_size:
+            raise UsageError(f"{self.folder} was exported at imgsz={self.image_size}: run it with that imgsz, or "
+                             f"export again with imgsz={size}")
+
+    def _run(self, graph: str, **inputs: torch.Tensor) -> List[torch.Tensor]:
+        feed = {k: np.ascontiguousarray(v.detach().cpu().numpy()) for k, v in inputs.items()}
+        return [torch.from_numpy(o) for o in self.sessions[graph].run(None, feed)]
+
+    # ------------------------------------------------------------------ image
+    def encode_image(self, x: torch.Tensor) -> ImageFeatures:
+        """Normalised (B, 3, S, S) images -> features (one graph run per image)."""
+        outs = [self._run("image_encoder", image=x[i:i + 1].float()) for i in range(x.shape[0])]
+        return ImageFeatures(*(torch.cat(parts) for parts in zip(*outs)))
+
+    def decode_all(self, image: torch.Tensor, high_res: Sequence[torch.Tensor], coords=None, labels=None,
+                   mask_input=None) -> Tuple[torch.Tensor, ...]:
+        """All 4 candidates: masks (N, 4, 4h, 4w), iou (N, 4), obj_score (N, 1), obj_ptr (N, 4, C).
+        Clicks get the prompt encoder's padding point appended, as in PromptEncoder.embed_points."""
+        n = coords.shape[0] if coords is not None else (mask_input.shape[0] if mask_input is not None else 1)
+        if coords is None:
+            coords, labels = torch.zeros(n, 0, 2), torch.zeros(n, 0, dtype=torch.int32)
+        else:
+            coords = torch.cat([coords.float(), torch.zeros(n, 1, 2)], 1)
+            labels = torch.cat([labels.to(torch.int32), -torch.ones(n, 1, dtype=torch.int32)], 1)
+        has_mask = torch.ones(1) if mask_input is not None else torch.zeros(1)
+        if mask_input is None:
+            s = self.sam_prompt_encoder.mask_input_size
+            mask_input = torch.zeros(1, 1, s, s)
+        s0, s1 = high_res
+        return tuple(self._run("decoder", image=image.float(), s0=s0.float(), s1=s1.float(), coords=coords,
+                               labels=labels, mask_input=mask_input.float(), has_mask=has_mask))
+
+    def decode(self, image: torch.Tensor, high_res: Sequence[torch.Tensor], coords=None, labels=None,
+               mask_input=None, multimask: bool = False) -> DecoderOutput:
+        """SAM2Model.decode on the graph. `tokens` holds the object pointers of the chosen candidates."""
+        masks, iou, obj_score, ptr = self.decode_all(image, high_res, coords, labels, mask_input)
+        if multimask:
+            return DecoderOutput(masks[:, 1:], iou[:, 1:], ptr[:, 1:], obj_score)
+        m1, i1 = pick_stable(masks, iou, self.cfg.stability_delta, self.cfg.stability_thresh)
+        return DecoderOutput(m1, i1, ptr[:, :1], obj_score)
+
+    # ------------------------------------------------------------------ video steps
+    def encode_memory(self, pix_feat: torch.Tensor, high_res_logits: torch.Tensor, obj_score: torch.Tensor,
+                      from_points: bool) -> Memory:
+        binarize = torch.ones(1) if (from_points and self.cfg.binarize_mask_from_pts_for_mem_enc) else torch.zeros(1)
+        feats, pos = self._run("memory_encoder", pix_feat=pix_feat.float(), mask_logits=high_res_logits.float(),
+                               obj_score=obj_score.float(), binarize=binarize)
+        return Memory(feats, pos)
+
+    def condition_on_memory(self, feats: ImageFeatures, memories: Sequence[Tuple[int, Memory]],
+                            ptrs: Sequence[Tuple[int, torch.Tensor]], ptr_tpos_max: int) -> torch.Tensor:
+        """SAM2Model.condition_on_memory on the graph (same arguments, same result)."""
+        top = feats.top
+        b, c, h, w = top.shape
+        if not memories and not ptrs:
+            return top + self.no_mem_embed.reshape(1, c, 1, 1)
+        m, n_mem = self.cfg.mem_dim, self.cfg.num_maskmem
+        if memories:
+            mem = torch.stack([mm.features.float() for _, mm in memories], 1)          # (B, F, m, h, w)
+            mem_pos = torch.stack([mm.pos.float() for _, mm in memories], 1)
+        else:
+            mem = mem_pos = torch.zeros(b, 0, m, h, w)
+        tpos = torch.tensor([n_mem - 1 if ago == 0 else ago - 1 for ago, _ in memories], dtype=torch.int64)
+        if ptrs:
+            ptr = torch.stack([p.float() for _, p in ptrs], 1)                           # (B, P, C)
+            ptr_pos = torch.tensor([float(d) for d, _ in ptrs]) / ptr_tpos_max
+        else:
+            ptr, ptr_pos = torch.zeros(b, 0, c), torch.zeros(0)
+        return self._run("memory_attention", top=top.float(), top_pos=feats.top_pos.float(), mem=mem,
+                         mem_pos=mem_pos, mem_tpos=tpos, ptrs=ptr, ptr_pos=ptr_pos)[0]
+
+
+def _check_signature(name: str, session, path: Path) -> None:
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if inputs != INPUTS[name] or outputs != OUTPUTS[name]:
+        raise SAM2Error(f"{path} is not a sam2cli {name} graph (inputs {', '.join(inputs) or 'none'}): "
+                        "export the model again with `sam2 export model=<checkpoint> format=onnx`")
+
+
+def load_onnx_model(folder, device=None) -> OnnxSAM2:
+    """Verify every file's SHA-256 against sam2.yaml, then open the graphs in ONNX Runtime."""
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise SAM2Error("running an ONNX export needs onnxruntime: pip install 'sam2cli[onnx]'") from e
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    try:
+        cfg = ModelConfig.from_dict(manifest["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise SAM2Error(f"{folder / 'sam2.yaml'} has no valid model config ({e}); export the model again") from e
+    files = files_of(folder)
+    with np.load(files["host_tensors"], allow_pickle=False) as z:
+        host = {k: z[k].astype(np.float32) for k in z.files}
+    providers = providers_for(device)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # ONNX Runtime's shape-merge warnings are not the user's business
+    sessions = {}
+    for name in GRAPHS:
+        try:
+            sessions[name] = ort.InferenceSession(str(files[name]), opts, providers=providers)
+        except Exception as e:  # onnxruntime raises its own error types for invalid graphs
+            raise SAM2Error(f"ONNX Runtime cannot load {files[name]} ({str(e).splitlines()[0][:160]}); "
+                            "export the model again") from e
+        _check_signature(name, sessions[name], files[name])
+    shape = sessions["image_encoder"].get_inputs()[0].shape
+    if list(shape[-2:]) != [cfg.image_size, cfg.image_size]:
+        raise SAM2Error(f"{files['image_encoder']} takes {shape} images but sam2.yaml says imgsz={cfg.image_size}; "
+                        "export the model again")
+    return OnnxSAM2(cfg=cfg, sessions=sessions, host=host, folder=folder, manifest=manifest).eval()
