@@ -176,3 +176,39 @@ def test_python_video_predictor_honours_max_frames(short_clip):
     assert [r.frame for r in predictor(str(short_clip), points=[[40, 100]], labels=[1])] == [0, 1, 2]
     assert [r.frame for r in predictor(str(short_clip), points=[[58, 100]], labels=[1], frame=6)] == [6, 7, 8]
     assert len(list(predictor(str(short_clip), points=[[58, 100]], labels=[1], frame=6, max_frames=2))) == 2
+
+
+# ---------------------------------------------------------------- 5. dynamic interactive predictor, first image
+
+SAMPLE = Path(__file__).resolve().parents[1] / "scripts" / "samples" / "shapes.jpg"
+CLICKS = [[322, 233], [291, 263], [20, 6], [414, 195], [144, 152]]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_dynamic_predictor_first_prompt_agrees_with_the_image_predictor():
+    """With no memory, the bank's first image is segmented as SAM(...) segments it (same resize):
+    one click gives SAM's best-scored of the 3 candidates (the reference video predictor's rule for
+    a first click), two clicks or a box give SAM's single mask. Hole filling (8 px on the low-res
+    logits) is the only difference left."""
+    from sam2cli import SAM
+    from sam2cli.engine.interactive import SAM2DynamicInteractivePredictor
+    sam = SAM(DEMO, device="cpu")
+    dyn = SAM2DynamicInteractivePredictor(overrides=dict(model=DEMO, device="cpu"), model=sam.model)
+    img = cv2.imread(str(SAMPLE))[..., ::-1].copy()
+
+    def first(**prompt) -> np.ndarray:
+        dyn.reset()
+        r = dyn(img, obj_ids=[1], **prompt)
+        return r.masks.data[0] if len(r) else np.zeros(img.shape[:2], bool)
+
+    for xy in CLICKS:
+        cands = sam(img, points=[xy], labels=[1], multimask_output=True)[0]
+        best = cands.masks.data[int(np.argmax(cands.boxes.conf))]
+        assert iou(first(points=[xy], labels=[1]), best) > 0.98, xy
+    two = dict(points=[[[150, 170], [160, 180]]], labels=[[1, 1]])
+    assert iou(first(**two), sam(img, **two)[0].masks.data[0]) > 0.98
+    box = dict(bboxes=[[100, 110, 210, 230]])
+    assert iou(first(**box), sam(img, **box)[0].masks.data[0]) > 0.98

@@ -5,6 +5,13 @@ found from its memory (the prompted images are its conditioning memories, recent
 recent memories). Prompting an existing id again refines it. The bank is bounded: at most
 `max_cond` prompted memories and num_maskmem - 1 recent ones per object.
 
+Images are independent pictures, not frames of one video, so they are resized as the image
+predictor resizes them (bilinear, antialiased), not with the reference video loader's PIL bicubic:
+on a first image with no memory the result is `SAM(...)`'s. One difference is kept on purpose, the
+reference video predictor's rule for a first prompt: a single click decodes 3 candidates and keeps
+the one with the best predicted IoU (what `SAM(..., multimask_output=True)` scores highest), where
+`SAM(...)` returns its single-mask output; two or more clicks or a box give the same mask in both.
+
     predictor = SAM2DynamicInteractivePredictor(overrides=dict(model="sam2.1_t.pt"), max_obj_num=3)
     predictor(source="a.jpg", bboxes=[[10, 10, 100, 120]], obj_ids=[0])
     results = predictor(source="b.jpg")           # object 0 found from memory
@@ -65,7 +72,7 @@ class SAM2DynamicInteractivePredictor:
                              "(points, bboxes or masks) and obj_ids")
         self.t += 1
         t, size = self.t, self.model.image_size
-        x = preprocess(image, size, self.device, resample="bicubic")
+        x = preprocess(image, size, self.device)  # the image predictor's resize: see the module docstring
         with autocast(self.device, self.half):
             feats = self.model.encode_image(x)
             prompted = {}
