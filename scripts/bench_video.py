@@ -52,7 +52,7 @@ def main():
     torch.set_grad_enabled(False)
     from sam2.build_sam import build_sam2_video_predictor
     from sam2cli.engine.video_predictor import SAM2VideoPredictor
-    from sam2cli.io.model_cfg import registry
+    from sam2cli.model.registry import registry
     from sam2cli.model.checkpoint import build_model
     import sam2.sam2_video_predictor as vp
 

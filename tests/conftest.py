@@ -17,7 +17,7 @@ def tiny_ckpt(tmp_path_factory):
 
     Built from our own model (no reference needed); for fast CLI/engine tests run it at imgsz=256.
     """
-    from sam2cli.io.model_cfg import get_config
+    from sam2cli.model.registry import get_config
     from sam2cli.model.sam2 import SAM2Model
 
     torch.manual_seed(0)

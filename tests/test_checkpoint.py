@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sam2cli.errors import CheckpointError
-from sam2cli.io.model_cfg import get_config, registry
+from sam2cli.model.registry import get_config, registry
 from sam2cli.model.checkpoint import build_model, read_state_dict, signature
 from sam2cli.model.sam2 import SAM2Model
 

@@ -101,7 +101,7 @@ def test_prompt_outside_the_image_exits_2(tiny_ckpt, tmp_path):
 
 def test_models_run_at_their_own_input_size_unless_imgsz_is_given(tiny_ckpt):
     """imgsz= defaults to the model's own size: the demo model is not blown up to 1024 px."""
-    from sam2cli.io.model_cfg import get_config
+    from sam2cli.model.registry import get_config
     demo = get_config("sam2_demo").image_size
     assert demo < 1024
     for args, size in ((["model=sam2_demo.pt"], demo), ([f"model={tiny_ckpt}"], 1024),

@@ -133,7 +133,7 @@ def ckpt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ours(ckpt):
     from sam2cli.engine.image_predictor import ImagePredictor
-    from sam2cli.io.model_cfg import registry
+    from sam2cli.model.registry import registry
     from sam2cli.model.checkpoint import build_model
     model = build_model(None, ckpt, registry().values())
     model.set_image_size(SIZE)

@@ -11,7 +11,7 @@ import torch
 from reference import REF_CONFIGS, build_reference, make_random_checkpoint
 from sam2cli.engine.image_predictor import ImagePredictor
 from sam2cli.engine.sam import SAM
-from sam2cli.io.model_cfg import registry
+from sam2cli.model.registry import registry
 from sam2cli.model.checkpoint import build_model
 
 CASES = {

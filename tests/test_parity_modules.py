@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reference import build_reference, make_random_checkpoint
-from sam2cli.io.model_cfg import registry
+from sam2cli.model.registry import registry
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import Memory
 

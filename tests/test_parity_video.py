@@ -15,7 +15,7 @@ import torch
 from reference import build_reference, make_random_checkpoint, small_size_overrides  # noqa: F401
 from sam2cli.engine.postprocess import connected_components
 from sam2cli.engine.video_predictor import SAM2VideoPredictor
-from sam2cli.io.model_cfg import registry
+from sam2cli.model.registry import registry
 from sam2cli.model.checkpoint import build_model
 
 SIZE = 256

@@ -58,7 +58,7 @@ def test_loss_halves_when_overfitting_one_batch(data, tmp_path):
 
 
 def test_train_writes_official_checkpoints_and_resumes(data, tmp_path, monkeypatch):
-    from sam2cli.io.model_cfg import registry
+    from sam2cli.model.registry import registry
     from sam2cli.model.checkpoint import build_model
     monkeypatch.chdir(tmp_path)
     common = ["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2", "imgsz=128",

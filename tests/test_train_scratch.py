@@ -6,7 +6,7 @@ With PyTorch's default initialisation SAM's decoder ignores where the click is; 
 import torch
 import torch.nn.functional as F
 
-from sam2cli.io.model_cfg import get_config, registry
+from sam2cli.model.registry import get_config, registry
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model
 from sam2cli.train.losses import SAM2Loss, StepPred

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.cfgfiles import cfg_dir
+from sam2cli.model.registry import cfg_dir
 
 EXAMPLE = "sam2 predict model=sam2.1_b.pt source=img.jpg"
 _WORDS = {"true": True, "false": False, "null": None, "none": None}

@@ -248,7 +248,7 @@ def model_names(value) -> List[str]:
 
 def load(name: str, device: torch.device, imgsz: Optional[int]):
     """(model, checkpoint path or None): a config name gives random weights, anything else loads."""
-    from sam2cli.io.model_cfg import get_config, registry
+    from sam2cli.model.registry import get_config, registry
     from .loader import load_model
     if not Path(name).expanduser().is_file() and (name in registry() or name.endswith((".yaml", ".yml"))):
         from sam2cli.model.sam2 import SAM2Model

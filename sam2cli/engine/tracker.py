@@ -42,10 +42,6 @@ class ObjectTrack:
             return self.pending[frame][0]
         return self.cond.get(frame) or self.recent.get(frame)
 
-    @property
-    def has_prompts(self) -> bool:
-        return bool(self.cond or any(is_cond for _, is_cond in self.pending.values()))
-
 
 class Tracker:
     """Per-frame tracking steps for one object at a time (batch size 1, like the reference)."""

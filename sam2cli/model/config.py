@@ -1,6 +1,6 @@
 """Model configuration as plain data: one dataclass per model, built from cfg/models/*.yaml."""
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Tuple
 
 
@@ -50,7 +50,6 @@ class ModelConfig:
     proj_tpos_enc_in_obj_ptrs: bool = True
     use_signed_tpos_enc_to_obj_ptrs: bool = True
     no_obj_embed_spatial: bool = True
-    extra: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "ModelConfig":

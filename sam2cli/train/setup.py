@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from sam2cli.errors import UsageError
-from sam2cli.io.model_cfg import get_config, registry
+from sam2cli.model.registry import get_config, registry
 from sam2cli.io.weights import resolve_weights
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model

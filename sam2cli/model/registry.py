@@ -1,18 +1,32 @@
 """The model registry: every cfg/models/*.yaml (not starting with '_') is one model config.
 
-A model yaml may `inherit:` base files (merged in order, the model's own keys last).
+A model yaml may `inherit:` base files (merged in order, the model's own keys last). The variants
+are data; `config.py` beside this file is their schema.
 """
 
 import difflib
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, Union
 
 import yaml
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.cfgfiles import cfg_dir
-from sam2cli.model.config import ModelConfig
+from .config import ModelConfig
+
+_REPO_CFG = Path(__file__).resolve().parents[2] / "cfg"
+
+
+def cfg_dir() -> Path:
+    """The directory holding default.yaml, weights.yaml and models/, installed or in a checkout."""
+    try:
+        pkg = Path(str(resources.files("sam2cli.cfg")))
+        if (pkg / "models").is_dir():
+            return pkg
+    except (ImportError, TypeError, ModuleNotFoundError):
+        pass
+    return _REPO_CFG
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -47,10 +61,6 @@ def registry() -> Dict[str, ModelConfig]:
     """Config name -> ModelConfig for every model in cfg/models."""
     models = sorted(p for p in (cfg_dir() / "models").glob("*.yaml") if not p.name.startswith("_"))
     return {cfg.name: cfg for cfg in map(load_config_file, models)}
-
-
-def model_names() -> List[str]:
-    return list(registry())
 
 
 def get_config(name: str) -> ModelConfig:
