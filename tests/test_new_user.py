@@ -212,3 +212,20 @@ def test_dynamic_predictor_first_prompt_agrees_with_the_image_predictor():
     assert iou(first(**two), sam(img, **two)[0].masks.data[0]) > 0.98
     box = dict(bboxes=[[100, 110, 210, 230]])
     assert iou(first(**box), sam(img, **box)[0].masks.data[0]) > 0.98
+
+
+# ---------------------------------------------------------------- 6. an empty folder
+
+def test_annotate_and_predict_on_an_empty_folder_both_exit_1(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "ds" / "images"
+    empty.mkdir(parents=True)
+    (empty / "notes.txt").write_text("not an image")
+    (tmp_path / "boxes").mkdir()
+    rc = run(["annotate", f"data={empty}", f"det_labels={tmp_path / 'boxes'}"], tmp_path, monkeypatch)
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and f"no images found in {empty}" in err.replace("\n", ""), err
+    assert len(err.splitlines()) == 1 and "labels" not in err
+    assert not (tmp_path / "ds" / "labels").exists()
+    rc = run(["predict", f"model={DEMO}", f"source={empty}"], tmp_path, monkeypatch)
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and f"no images or videos found in {empty}" in err.replace("\n", ""), err

@@ -49,7 +49,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from sam2cli.errors import UsageError
+from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.atomic import atomic_path, write_text_atomic
 from sam2cli.io.coco_rle import mask_to_rle
 from sam2cli.io.image import is_image_file, load_image
@@ -57,7 +57,7 @@ from sam2cli.io.prediction_json import dumps
 from sam2cli.io.yolo_labels import yolo_seg_lines
 from .detectors import Detections, as_detections, build_detector
 from .progress import progress_bar
-from .results import mask_to_polygon, masks_to_boxes
+from sam2cli.core.results import mask_to_polygon, masks_to_boxes
 
 PREFETCH = 4  # images decoded + detected ahead of SAM
 BOX_BATCH = 300  # boxes decoded at once (all of them up to the default max_det)
@@ -345,8 +345,11 @@ def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: 
                          f"e.g. output_dir={out_dir}_seg")
     det_imgsz = args.get("imgsz") or DET_IMGSZ  # imgsz= is the detector's size here: 640 unless given
 
+    images = list_images(data)
+    if not images:  # as predict on the same folder: a runtime error, before any detector or folder
+        raise SAM2Error(f"no images found in {data} (hidden files are skipped); give the folder of images to annotate")
     summary, items, seen = Summary(), [], {}
-    for index, rel in enumerate(list_images(data)):
+    for index, rel in enumerate(images):
         if n > 1 and shard_of(rel, n) != i:
             continue
         it = Item(index, rel, data / rel, out_dir / rel.with_suffix(".txt"))

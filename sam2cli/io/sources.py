@@ -283,7 +283,7 @@ def open_source(source: SourceLike, vid_stride: int = 1, max_frames: Optional[in
     if path.is_dir():
         files = _media_in_dir(path)
         if not files:
-            raise SAM2Error(f"no images or videos found in folder {path}")
+            raise SAM2Error(f"no images or videos found in {path}")
         return FileSource(files, vid_stride, max_frames=max_frames)
     if path.is_file():
         if path.suffix.lower() == ".txt":
