@@ -9,6 +9,6 @@ def __getattr__(name):  # lazy: `import sam2cli` stays cheap for the CLI's --hel
         from sam2cli.engine.sam import SAM
         return SAM
     if name == "Results":
-        from sam2cli.engine.results import Results
+        from sam2cli.core.results import Results
         return Results
     raise AttributeError(f"module 'sam2cli' has no attribute {name!r}")

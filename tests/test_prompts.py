@@ -1,4 +1,4 @@
-"""Tests for sam2cli.engine.prompts.normalize_prompts."""
+"""Tests for sam2cli.core.prompts.normalize_prompts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam2cli.engine.prompts import ObjectPrompt, normalize_prompts
+from sam2cli.core.prompts import ObjectPrompt, normalize_prompts
 from sam2cli.errors import UsageError
 
 

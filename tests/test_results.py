@@ -1,4 +1,4 @@
-"""Tests for sam2cli.engine.results."""
+"""Tests for sam2cli.core.results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sam2cli.engine.results import Boxes, Masks, Results, mask_to_polygon, masks_to_boxes
+from sam2cli.core.results import Boxes, Masks, Results, mask_to_polygon, masks_to_boxes
 
 
 def _rect(h: int, w: int, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam2cli.engine.results import Results
+from sam2cli.core.results import Results
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask

@@ -31,7 +31,7 @@ from torchvision.ops import batched_nms, box_area
 
 from .device import autocast
 from .image_predictor import ImagePredictor
-from .results import masks_to_boxes
+from sam2cli.core.results import masks_to_boxes
 from .transforms import upsample_logits
 
 OUTPUT_MODES = ("binary_mask", "coco_rle", "uncompressed_rle")

@@ -7,7 +7,7 @@ import torch
 
 from sam2cli.model.sam2 import ImageFeatures, SAM2Model
 from .device import autocast
-from .prompts import ObjectPrompt
+from sam2cli.core.prompts import ObjectPrompt
 from .transforms import preprocess, resize_mask_prompt, scale_coords, upsample_logits
 
 

@@ -27,8 +27,8 @@ from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
 from .device import autocast
 from .loader import load_model
-from .prompts import normalize_prompts
-from .results import Results
+from sam2cli.core.prompts import normalize_prompts
+from sam2cli.core.results import Results
 from .tracker import ObjectTrack, Tracker
 from .transforms import binary_mask_prompt, point_prompt, preprocess
 

@@ -22,7 +22,7 @@ from sam2cli.io.prediction_json import JsonArrayWriter, JsonlWriter, prediction_
 from sam2cli.io.video_writer import VideoWriter
 from sam2cli.io.writer_args import candidate_index
 from sam2cli.io.yolo_labels import write_yolo_txt, yolo_seg_lines
-from .results import Results
+from sam2cli.core.results import Results
 
 
 class RunOutputs:

@@ -13,7 +13,7 @@ from sam2cli.io.sources import open_source
 from sam2cli.io.run_dir import increment_dir
 from .outputs import RunOutputs
 from .progress import interrupts_as_keyboard, progress_bar, rate_text
-from .prompts import normalize_prompts
+from sam2cli.core.prompts import normalize_prompts
 
 EVERYTHING_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
                    "stability_score_offset", "mask_threshold", "box_nms_thresh", "crop_n_layers",

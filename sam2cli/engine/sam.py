@@ -18,8 +18,8 @@ from sam2cli.io.image import load_image
 from .device import cpu_capability, cpu_has_fast_bf16, precision_name
 from .image_predictor import ImagePredictor
 from .loader import count_params, load_model
-from .prompts import normalize_prompts
-from .results import Results
+from sam2cli.core.prompts import normalize_prompts
+from sam2cli.core.results import Results
 
 
 def _image_key(source: Any, image: np.ndarray) -> tuple:

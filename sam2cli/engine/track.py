@@ -28,7 +28,7 @@ from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.video_reader import open_frames
 from .outputs import RunOutputs
 from .progress import progress_bar, rate_text
-from .results import Results
+from sam2cli.core.results import Results
 
 
 class MaskSpool:

@@ -213,7 +213,7 @@ class SAM2VideoPredictor:
     # ------------------------------------------------------------------ high level
     def frame_results(self, state: VideoState, frame: int, logits: torch.Tensor, image: np.ndarray):
         """Results for one frame: objects with a non-empty mask; conf = sigmoid(object score)."""
-        from .results import Results
+        from sam2cli.core.results import Results
         masks = (logits[:, 0] > 0).cpu().numpy()
         scores = np.array([float(torch.sigmoid(o.output(frame).obj_score).reshape(-1)[0])
                            if o.output(frame) is not None else 0.0 for o in state.objects.values()], np.float32)

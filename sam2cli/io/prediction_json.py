@@ -13,7 +13,7 @@ from typing import Any, Iterable, Optional, TextIO
 
 import numpy as np
 
-from sam2cli.engine.results import Results, masks_to_boxes
+from sam2cli.core.results import Results, masks_to_boxes
 from sam2cli.io.atomic import AtomicTarget, _CommitOnExit
 from sam2cli.io.coco_rle import mask_to_rle
 from sam2cli.io.writer_args import PathLike, candidate_index

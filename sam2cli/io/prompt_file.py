@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import yaml
 
+from sam2cli.core.prompts import normalize_prompts
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.image import load_mask
 
@@ -285,11 +286,9 @@ def prompts_from_args(
 ) -> list[PromptEntry]:
     """Prompts from ``points=... labels=... bboxes=... frame=... obj_ids=...`` (one entry per object).
 
-    The nesting rules are those of :func:`sam2cli.engine.prompts.normalize_prompts`.
+    The nesting rules are those of :func:`sam2cli.core.prompts.normalize_prompts`.
     ``obj_ids`` default to 1..N; ``[]`` is returned when no prompt is given.
     """
-    from sam2cli.engine.prompts import normalize_prompts
-
     objects = normalize_prompts(points, labels, bboxes)
     frame_idx = _whole(0 if frame is None else frame, "", "frame")
     if not objects:

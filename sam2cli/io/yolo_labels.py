@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from sam2cli.engine.results import mask_to_polygon
+from sam2cli.core.results import mask_to_polygon
 from sam2cli.io.atomic import write_text_atomic
 from sam2cli.io.writer_args import IdsLike, PathLike, _as_masks
 

@@ -1,0 +1,94 @@
+"""The package's layers hold: every import in sam2cli/ goes down, never up or sideways across a
+layer (README, Architecture). Read from the source with `ast`, so a lazy import inside a function
+counts as much as one at the top of a file."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "sam2cli"
+
+# What each package may import from sam2cli (itself always). `core` is the leaf under all of them.
+ALLOWED = {
+    "errors": set(),
+    "core": {"errors"},
+    "model": {"errors", "core"},
+    "io": {"errors", "core"},
+    "engine": {"errors", "core", "model", "io"},
+    "train": {"errors", "core", "model", "io", "engine"},
+    "cli": {"errors", "core", "model", "io", "engine", "train", "root"},  # root: __version__
+}
+
+
+def layer_of(module: str) -> str:
+    """'sam2cli.engine.track' -> 'engine'; the package root's own files name themselves."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "root"
+
+
+def module_name(path: Path, root: Path = PKG) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, root: Path = PKG):
+    """(line, imported sam2cli module) for every import in a file, relative ones resolved."""
+    me = module_name(path, root)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names = [".".join(base + ([node.module] if node.module else []))]
+            else:
+                names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            if name == "sam2cli" or name.startswith("sam2cli."):
+                yield node.lineno, name
+
+
+def violations(root: Path = PKG):
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        mine = layer_of(module_name(path, root))
+        if mine == "root":  # sam2cli/__init__.py is the public API: it may re-export anything
+            continue
+        for line, name in imports_of(path, root):
+            theirs = layer_of(name)
+            if theirs not in (mine, *ALLOWED.get(mine, ())):
+                out.append(f"{path.relative_to(root.parent)}:{line} ({mine}) imports {name} ({theirs})")
+    return out
+
+
+def test_every_package_has_a_layer():
+    packages = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    packages |= {p.stem for p in PKG.glob("*.py") if p.stem != "__init__"}
+    assert packages <= set(ALLOWED), f"give {sorted(packages - set(ALLOWED))} a place in ALLOWED and the README"
+
+
+def test_imports_only_go_down():
+    assert violations() == []
+
+
+@pytest.mark.parametrize("importer, line", [
+    ("io/prediction_json.py", "from sam2cli.engine.results import Results"),
+    ("io/yolo_labels.py", "from sam2cli.engine.results import mask_to_polygon"),
+    ("io/prompt_file.py", "    from sam2cli.engine.prompts import normalize_prompts"),  # lazy, in a function
+    ("model/checkpoint.py", "from sam2cli.io.weights import resolve_weights"),
+    ("engine/tracker.py", "from sam2cli.cli.args import resolve"),
+    ("core/__init__.py", "from ..model import sam2"),
+])
+def test_the_check_catches_a_back_reference(tmp_path, importer, line):
+    """Each back-reference #17 found (and a relative one) would fail the test above."""
+    pkg = tmp_path / "sam2cli"
+    target = pkg / importer
+    target.parent.mkdir(parents=True)
+    (target.parent / "__init__.py").touch()
+    target.write_text(("def f():\n" if line.startswith(" ") else "") + line + "\n")
+    assert len(violations(pkg)) == 1
