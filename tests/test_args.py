@@ -41,6 +41,7 @@ EXPECTED_DEFAULTS = {
     "epochs": 20, "batch": 4, "lr0": 0.0001, "lrf": 0.1, "warmup_steps": 100, "weight_decay": 0.1,
     "clip_grad": 0.1, "freeze": None, "seed": 0, "augment": True, "n_correct": 7, "max_objects": 3,
     "clip_len": 8, "val_samples": 200, "resume": None,
+    "task": None,
     "compare": None, "runs": 5, "warmup": 1,
 }
 

@@ -63,6 +63,14 @@ def train(ctx: typer.Context):
 
 
 @app.command(context_settings=EXTRA)
+def val(ctx: typer.Context):
+    """Evaluate a model on your data: DAVIS J&F on videos; click/box mIoU or NoC@90 (task=interactive) on images."""
+    from sam2cli.engine.val import run_val
+    from sam2cli.train.evaluate import open_val_images  # the YOLO/COCO readers of sam2 train
+    raise typer.Exit(run_val(resolve(ctx.args), console, open_images=open_val_images))
+
+
+@app.command(context_settings=EXTRA)
 def info(ctx: typer.Context):
     """Describe a model: variant, version, parameters, file size, device."""
     from sam2cli.engine.sam import SAM

@@ -29,6 +29,7 @@ NULLABLE_TYPES: dict[str, type] = {
     "source": str, "cfg": str, "format": str, "masks": str, "prompts": str, "name": str,
     "data": str, "output_dir": str, "shard": str, "max_frames": int, "imgsz": int,
 }
+NULLABLE_TYPES["task"] = str  # sam2 val
 # Text keys that also take a list, kept as one comma-joined text (train's data=[images.yaml,videos/]).
 JOINED = {"data"}
 # Keys that take one value, or a list of them: one per `data=` entry (train's batch=[4,16]).
@@ -58,6 +59,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "mask_format": ("binary", "palette"),
     "format": ("jsonl", "json"),  # or null; json: benchmark rows
     "engine": ("local", "ray"),
+    "task": ("vos", "image", "interactive"),  # or null: sam2 val picks it from the data
 }
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 

@@ -8,6 +8,7 @@ the val split): each object prompted with its mask on the clip's first frame and
 J&F are DAVIS' (first and last frame not scored), averaged over objects.
 """
 
+from pathlib import Path
 from typing import Dict
 
 import numpy as np
@@ -16,6 +17,18 @@ import torch
 from sam2cli.engine.image_predictor import ImagePredictor
 from sam2cli.engine.val_image import prompt_ious
 from sam2cli.engine.val_vos import global_stats, score_clip
+
+
+def open_val_images(data: Path):
+    """`sam2 val`'s image data through sam2 train's readers, checked: a YOLO data.yaml's val split,
+    or every image of a COCO json."""
+    from .datasets import check_dataset, open_dataset
+    split = "train" if Path(data).suffix.lower() == ".json" else "val"  # a COCO json's "train" split is all of it
+    ds = open_dataset(data, split=split)
+    if getattr(ds, "kind", "") == "video":
+        raise ValueError(f"{data} is a video dataset")
+    check_dataset(ds)
+    return ds
 
 
 @torch.inference_mode()

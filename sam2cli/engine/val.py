@@ -1,0 +1,188 @@
+"""`sam2 val`: evaluate a model on your own data with the community's metrics.
+
+    sam2 val model=sam2.1_t.pt data=DAVIS/                      # task=vos: J, F, J&F (DAVIS 2017)
+    sam2 val model=sam2.1_t.pt data=ds/data.yaml                # task=image: click / box / box+click mIoU
+    sam2 val model=sam2.1_t.pt data=ds/data.yaml task=interactive   # NoC@85, NoC@90, mIoU per click, AUC
+
+The task comes from the data (a DAVIS or SA-V folder: vos; a YOLO data.yaml, a COCO json or
+images/ + masks/ folders: image) unless ``task=`` says. The data is checked before the model
+loads, so bad input fails in one line (exit 2) with nothing written. Results go to
+``runs/val``, ``runs/val2``, ...; see :mod:`.val_report` for the files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sam2cli.errors import UsageError
+from sam2cli.io.mask_folders import is_mask_folders, open_mask_folders
+from sam2cli.io.run_dir import increment_dir
+from sam2cli.io.vos_data import find_vos_dirs, open_vos
+from .loader import load_model
+from .val_clicks import clicks_to_reach, curve_auc
+from .val_report import plot_clicks, plot_jf, print_table, write_csv, write_davis_csvs, write_json
+from .val_vos_run import evaluate_videos
+
+TASKS = ("vos", "image", "interactive")
+MAX_CLICKS = 20  # the interactive protocol's budget (NoC counts this when a threshold is never reached)
+
+
+@dataclass
+class ValOptions:
+    """What the evaluation loops need from the arguments."""
+
+    half: bool = False
+    multimask: bool = False  # single-click predictions keep the best of 3 masks
+    save_masks: bool = False  # vos: predicted masks in the input's layout under run_dir/masks
+    max_clicks: int = MAX_CLICKS
+
+
+def data_kind(data: Path) -> str:
+    """'video' or 'image' from the layout of ``data`` (UsageError when it is neither)."""
+    if data.is_dir() and find_vos_dirs(data) is not None:
+        return "video"
+    if data.suffix.lower() in (".yaml", ".yml", ".json") or (data.is_dir() and (
+            is_mask_folders(data) or (data / "data.yaml").is_file() or (data / "data.yml").is_file())):
+        return "image"
+    if not data.exists():
+        raise UsageError(f"data={data}: not found; give a DAVIS/SA-V folder, a YOLO data.yaml, a COCO json "
+                         "or a folder with images/ and masks/")
+    raise UsageError(f"data={data}: not a dataset (no JPEGImages/, images/, data.yaml); give a DAVIS/SA-V folder, "
+                     "a YOLO data.yaml, a COCO json or a folder with images/ and masks/")
+
+
+def pick_task(data: Path, task: Optional[str]) -> str:
+    kind = data_kind(data)
+    if task is None:
+        return "vos" if kind == "video" else "image"
+    if task == "vos" and kind != "video":
+        raise UsageError(f"task=vos needs a video dataset (JPEGImages/ + Annotations/), but data={data} is an image "
+                         "dataset; use task=image or task=interactive")
+    if task != "vos" and kind == "video":
+        raise UsageError(f"task={task} needs an image dataset, but data={data} is a video dataset; use task=vos")
+    return task
+
+
+def progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True)
+
+
+def run_val(args: Dict[str, Any], console: Console, open_images: Optional[Callable] = None) -> int:
+    """The `sam2 val` job. ``open_images(path)`` opens and checks a YOLO data.yaml or COCO json
+    (the readers of `sam2 train`, handed in by the CLI); images/ + masks/ folders are read here."""
+    if not args.get("data"):
+        raise UsageError("data= is required, e.g. sam2 val model=sam2.1_t.pt data=DAVIS/ (or data.yaml, a COCO json)")
+    data = Path(str(args["data"])).expanduser()
+    task = pick_task(data, args.get("task"))
+    if task == "vos":
+        dataset: Any = open_vos(data)
+    elif is_mask_folders(data):
+        dataset = open_mask_folders(data)
+    elif open_images is None:
+        raise UsageError(f"data={data}: YOLO and COCO datasets are read through the sam2 command line")
+    else:
+        dataset = open_images(data)
+    model, weights = load_model(args["model"], args["device"] or None, args["imgsz"])
+    opts = ValOptions(half=bool(args["half"]), multimask=bool(args["multimask_output"]),
+                      save_masks=bool(args["save_masks"]))
+    run_dir = increment_dir(args["project"], args["name"] or "val", args["exist_ok"])
+    t0 = time.perf_counter()
+    if task == "vos":
+        summary = _vos(model, dataset, run_dir, opts, console)
+    else:
+        summary = _images(model, dataset, run_dir, opts, console, task)
+    summary = {"task": task, "model": str(weights), "data": str(data), "imgsz": model.image_size,
+               "run_dir": str(run_dir), **summary, "seconds": round(time.perf_counter() - t0, 3)}
+    write_json(run_dir / "summary.json", summary)
+    console.print(f"results saved to {run_dir}")
+    if args.get("format") == "jsonl":
+        record = {k: v for k, v in summary.items() if k not in ("sequences", "videos")}
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _vos(model, videos, run_dir: Path, opts: ValOptions, console: Console) -> Dict[str, Any]:
+    with progress(console) as bar:
+        task = bar.add_task("val", total=sum(len(v.frames) for v in videos), info="")
+        res = evaluate_videos(model, videos, opts.half, run_dir / "masks" if opts.save_masks else None,
+                              advance=lambda name: bar.update(task, advance=1, info=name))
+    objects, g = res["objects"], res["global"]
+    write_davis_csvs(run_dir, g, objects)
+    plotted = plot_jf(run_dir / "jf_per_sequence.png", [o.sequence for o in objects],
+                      [o.stats()["J&F-Mean"] for o in objects])
+    if plotted is None:
+        console.print("matplotlib is not installed: plots skipped (pip install matplotlib)")
+    rows = [[v["video"], str(v["objects"]), v["J&F-Mean"], v["J-Mean"], v["F-Mean"]] for v in res["videos"]]
+    print_table(console, "sam2 val (DAVIS semi-supervised)", g, rows, ["video", "objects", "J&F", "J", "F"])
+    share = res["metric_seconds"] / max(res["seconds"], 1e-9)
+    console.print(f"{len(videos)} video(s), {len(objects)} object(s), {res['frames']} frame(s); "
+                  f"metrics took {res['metric_seconds']:.2f} s of {res['seconds']:.2f} s ({100 * share:.1f}%)")
+    return {**g, "videos": res["videos"], "sequences": {o.sequence: o.stats() for o in objects},
+            "frames": res["frames"], "metric_seconds": round(res["metric_seconds"], 3), "metric_share": share}
+
+
+def _images(model, dataset, run_dir: Path, opts: ValOptions, console: Console, task: str) -> Dict[str, Any]:
+    from .image_predictor import ImagePredictor
+    from .val_image import click_curves, prompt_ious
+    predictor = ImagePredictor(model, half=opts.half)
+    rows, curves = [], []
+    n_images = 0
+    with progress(console) as bar:
+        bar_task = bar.add_task(task, total=len(dataset), info="")
+        for i in range(len(dataset)):
+            sample = dataset[i]
+            masks = np.asarray(sample.masks, bool)
+            masks = masks[masks.reshape(len(masks), -1).any(1)]
+            n_images += 1
+            if task == "image":
+                ious = prompt_ious(predictor, sample.image, masks, opts.multimask)
+                rows += [[sample.file, k, c, b, bc] for k, (c, b, bc) in
+                         enumerate(zip(ious["click"], ious["box"], ious["box_click"]))]
+            else:
+                c = click_curves(predictor, sample.image, masks, opts.max_clicks, opts.multimask)
+                curves += list(c)
+                rows += [[sample.file, k, *cv] for k, cv in enumerate(c)]
+            bar.update(bar_task, advance=1, info=f"{len(rows)} objects")
+    if not rows:
+        raise UsageError("the dataset has no labelled object: add masks (or labels) to its images")
+    if task == "image":
+        return _image_summary(run_dir, rows, n_images, console)
+    return _interactive_summary(run_dir, rows, np.asarray(curves), n_images, opts.max_clicks, console)
+
+
+def _image_summary(run_dir: Path, rows, n_images: int, console: Console) -> Dict[str, Any]:
+    write_csv(run_dir / "objects.csv", ["image", "object", "iou_click", "iou_box", "iou_box_click"],
+              [[f, k, f"{c:.4f}", f"{b:.4f}", f"{bc:.4f}"] for f, k, c, b, bc in rows])
+    m = {"miou_click": float(np.mean([r[2] for r in rows])), "miou_box": float(np.mean([r[3] for r in rows])),
+         "miou_box_click": float(np.mean([r[4] for r in rows])), "objects": len(rows), "images": n_images}
+    print_table(console, "sam2 val (image prompts)", m)
+    return m
+
+
+def _interactive_summary(run_dir: Path, rows, curves: np.ndarray, n_images: int, max_clicks: int,
+                         console: Console) -> Dict[str, Any]:
+    miou = curves.mean(0)  # (K,)
+    noc85 = [clicks_to_reach(c, 0.85, max_clicks) for c in curves]
+    noc90 = [clicks_to_reach(c, 0.90, max_clicks) for c in curves]
+    write_csv(run_dir / "clicks.csv", ["clicks", "mIoU"], [[k + 1, f"{v:.4f}"] for k, v in enumerate(miou)])
+    write_csv(run_dir / "objects.csv", ["image", "object", "NoC@85", "NoC@90"] + [f"iou@{k + 1}" for k in range(max_clicks)],
+              [[r[0], r[1], a, b, *[f"{v:.4f}" for v in r[2:]]] for r, a, b in zip(rows, noc85, noc90)])
+    if plot_clicks(run_dir / "miou_vs_clicks.png", miou) is None:
+        console.print("matplotlib is not installed: plots skipped (pip install matplotlib)")
+    m = {"NoC@85": float(np.mean(noc85)), "NoC@90": float(np.mean(noc90)),
+         "NoF@90": int(sum(1 for c in curves if c.max() < 0.90)), "AUC": curve_auc(miou),
+         "miou@1": float(miou[0]), "miou@5": float(miou[min(4, len(miou) - 1)]), "objects": len(rows),
+         "images": n_images}
+    print_table(console, "sam2 val (interactive, corrective clicks)", m)
+    return {**m, "miou_per_click": [float(v) for v in miou]}
