@@ -92,3 +92,50 @@ def test_the_check_catches_a_back_reference(tmp_path, importer, line):
     (target.parent / "__init__.py").touch()
     target.write_text(("def f():\n" if line.startswith(" ") else "") + line + "\n")
     assert len(violations(pkg)) == 1
+
+
+def import_graph(root: Path = PKG) -> dict:
+    """module -> the sam2cli modules it imports (a `from pkg import name` counts as pkg.name
+    when that is a module, else as pkg)."""
+    modules = {module_name(p, root) for p in root.rglob("*.py")}
+    graph = {}
+    for path in root.rglob("*.py"):
+        me = module_name(path, root)
+        graph[me] = set()
+        for _, name in imports_of(path, root):
+            if name in modules and name != me:
+                graph[me].add(name)
+    return graph
+
+
+def cycles(graph: dict) -> list:
+    """Every import cycle, found by depth-first search, each once (as its sorted member list)."""
+    found, state = set(), {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.add(tuple(sorted(stack[stack.index(nxt):])))
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    return sorted(found)
+
+
+def test_no_import_cycles_between_modules():
+    """Modules in one package may import each other, but never in a circle (annotate and the Ray
+    engine once did): a package's __init__ aside, every cycle is a tangle to cut."""
+    graph = {m: {n for n in deps if not n.endswith("__init__")} for m, deps in import_graph().items()
+             if m.count(".") > 1 or m == "sam2cli.errors"}
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [("a", "b", "c")]

@@ -2,85 +2,36 @@
 
     sam2 annotate data=ds/images det_model=yolo11x.pt sam_model=sam2.1_b.pt
 
-Decisions (the contract the tests hold):
-
-* Dataset: the image files under ``data`` (recursive, '.'-names skipped), sorted by relative POSIX
-  path; labels go to ``output_dir/<relative path>.txt``. Default ``output_dir``: the last ``images``
-  folder of ``data`` becomes ``labels`` (``ds/images/train`` -> ``ds/labels/train``), else ``labels`` beside it.
-* Lines: ``class x1 y1 ... xn yn``, normalised, 6 decimals, the detector's class id kept
-  (:func:`sam2cli.io.yolo_labels.yolo_seg_lines`). A mask in several parts becomes ONE polygon:
-  **its largest part** (the project's :func:`mask_to_polygon` convention): no self-touching
-  bridges, at the cost of the smaller parts. A mask whose polygon has fewer than 3 points or
-  zero area is dropped and counted. No detections (or every mask dropped) -> an empty file.
-* ``imgsz`` is the detector's input size (YOLO only; torchvision models keep their own);
-  left at the global default (1024) it means 640 here. SAM runs at its native size.
-* ``shard=i/n``: an image is in shard ``sha1(relative path) mod n``: exactly one shard, which never
-  changes when files are added or listed in another order.
-* Resume: an image whose label file exists is skipped (``overwrite=True`` redoes it). Every file
-  is written atomically; temp files an interrupted run left for this shard's files are removed.
-* ``save_json=True``: each image's COCO annotations (RLE, bbox/area from the mask, score,
-  category = detector class) are kept in ``output_dir/.coco/<relative path>.json`` (written
-  before the label, so resume keeps them), and ``output_dir/annotations.json``
-  (``annotations_shard{i}of{n}.json`` with a shard) is composed from them at the end for
-  every labelled image of the run's slice. COCO image ids = position in the sorted dataset + 1.
-* Pipeline: a thread decodes images and runs the detector ``PREFETCH`` images ahead (bounded
-  queue) while the main thread encodes each image once with SAM and decodes all its boxes in one
-  batch (``BOX_BATCH`` = 300 boxes at most; more are split, for memory). :func:`annotate_image` is the pure per-image step, for engines other than LocalEngine.
-* Engines: anything with ``run(items, console, summary) -> Summary`` (:class:`Engine`): ``engine=local``
-  (:class:`LocalEngine`, this process) or ``engine=ray`` (:class:`sam2cli.engine.ray_engine.RayEngine`,
-  a Ray cluster, the optional ``sam2cli[ray]`` extra). Listing, resume and the COCO file stay here.
+This module lists the dataset (sorted relative paths, stable hash shards, resume), runs the local
+engine (a thread decodes and detects `PREFETCH` images ahead of SAM) or hands the list to the Ray
+engine, and composes the COCO file. The per-image step is `annotate_image.py`; the contract
+(label format, shards, resume, COCO ids) is in the README, *Auto-annotation*.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import queue
-import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Protocol
 
-import cv2
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.atomic import atomic_path, write_text_atomic
-from sam2cli.io.coco_rle import mask_to_rle
+from sam2cli.io.atomic import atomic_path
 from sam2cli.io.image import is_image_file, load_image
 from sam2cli.io.prediction_json import dumps
-from sam2cli.io.yolo_labels import yolo_seg_lines
-from .detectors import Detections, as_detections, build_detector
+from .annotate_image import Item, Summary, clean_stale_temps, filter_detections, segment, sidecar_path, write_image
+from .detectors import Detections, build_detector
 from .progress import progress_bar
-from sam2cli.core.results import mask_to_polygon, masks_to_boxes
 
 PREFETCH = 4  # images decoded + detected ahead of SAM
-BOX_BATCH = 300  # boxes decoded at once (all of them up to the default max_det)
 DET_IMGSZ = 640
-_TMP = re.compile(r"^\.(?P<stem>.*)\.tmp[0-9a-f]{8}(?P<suffix>\.[^.]*)?$")
-
-
-@dataclass
-class Item:
-    index: int  # position in the whole sorted dataset
-    rel: Path
-    path: Path
-    label: Path
-
-
-@dataclass
-class Summary:
-    images: int = 0
-    objects: int = 0
-    empty: int = 0
-    dropped: int = 0
-    skipped: int = 0  # already labelled
-    failures: list = field(default_factory=list)  # (relative path, reason)
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -115,74 +66,6 @@ def parse_classes(value: Any) -> Optional[list[int]]:
     if not vals or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals):
         raise UsageError(f"classes={value} is not valid: expected class ids, e.g. classes=[0,2]")
     return [int(v) for v in vals]
-
-
-def clean_stale_temps(dests: list[Path]) -> int:
-    """Delete temp files that interrupted atomic writes of ``dests`` left behind; only those, so
-    processes working on other shards of the same folder are never disturbed."""
-    owned: dict[Path, set] = {}
-    for d in dests:
-        owned.setdefault(d.parent, set()).add((d.stem[:180], d.suffix))
-    removed = 0
-    for parent, keys in owned.items():
-        if not parent.is_dir():
-            continue
-        for entry in os.scandir(parent):
-            m = _TMP.match(entry.name)
-            if m and (m["stem"], m["suffix"] or "") in keys:
-                try:
-                    os.unlink(entry.path)
-                    removed += 1
-                except FileNotFoundError:
-                    pass
-    return removed
-
-
-# ----------------------------------------------------------------------------- one image
-
-def filter_detections(dets: Detections, classes: Optional[list[int]], max_det: int) -> Detections:
-    boxes, cls, conf = as_detections(*dets)
-    keep = np.isin(cls, classes) if classes is not None else np.ones(len(cls), bool)
-    idx = np.flatnonzero(keep)
-    idx = idx[np.argsort(-conf[idx], kind="stable")][:max_det]
-    return boxes[idx], cls[idx], conf[idx]
-
-
-def usable_polygon(mask: np.ndarray) -> bool:
-    """True when the mask's polygon (largest part) has >= 3 points and a non-zero area."""
-    poly = mask_to_polygon(mask)
-    return len(poly) >= 3 and cv2.contourArea(poly.reshape(-1, 1, 2)) > 0
-
-
-def segment(predictor: Any, rgb: np.ndarray, dets: Detections, save_json: bool = False):
-    """SAM masks for the boxes ``dets`` of one image -> (label lines, COCO records, stats)."""
-    boxes, cls, conf = dets
-    h, w = rgb.shape[:2]
-    if len(boxes) == 0:
-        return [], [], {"detections": 0, "objects": 0, "dropped": 0}
-    predictor.set_image(rgb)  # encoded once
-    chunks = []
-    for s in range(0, len(boxes), BOX_BATCH):
-        m, _, _ = predictor.predict(box=boxes[s:s + BOX_BATCH], multimask_output=False)
-        chunks.append(np.asarray(m).reshape(-1, h, w))  # (N, 1, H, W), or (1, H, W) for one box
-    masks = np.concatenate(chunks)
-    keep = np.array([usable_polygon(m) for m in masks], bool)
-    lines = yolo_seg_lines(masks[keep], cls[keep]) if keep.any() else []
-    records = []
-    if save_json:
-        xyxy = masks_to_boxes(masks[keep])
-        for m, c, s, (x1, y1, x2, y2) in zip(masks[keep], cls[keep], conf[keep], xyxy):
-            records.append({"category_id": int(c), "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                            "area": int(m.sum()), "segmentation": mask_to_rle(m), "score": round(float(s), 6),
-                            "iscrowd": 0})
-    return lines, records, {"detections": len(boxes), "objects": len(lines), "dropped": int((~keep).sum())}
-
-
-def annotate_image(detector: Any, predictor: Any, rgb: np.ndarray, rel: Optional[Path] = None,
-                   classes: Optional[list[int]] = None, max_det: int = 300, save_json: bool = False):
-    """The whole per-image step: detect, filter, segment. Returns (label lines, COCO records, stats)."""
-    dets = filter_detections(detector(rgb, rel), classes, max_det)
-    return segment(predictor, rgb, dets, save_json)
 
 
 # ----------------------------------------------------------------------------- engines
@@ -278,18 +161,6 @@ class LocalEngine:
                     s.empty += not lines
                 bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} img/s")
         return s
-
-
-def sidecar_path(out_dir: Path, rel: Path) -> Path:
-    return out_dir / ".coco" / rel.with_suffix(".json")
-
-
-def write_image(it: Item, lines: list[str], records: list[dict], hw: tuple, json_dir: Optional[Path]) -> None:
-    """The image's COCO sidecar (when json_dir is set) then its label, each atomically."""
-    if json_dir is not None:
-        image = {"file_name": it.rel.as_posix(), "height": int(hw[0]), "width": int(hw[1])}
-        write_text_atomic(sidecar_path(json_dir, it.rel), dumps({"image": image, "annotations": records}))
-    write_text_atomic(it.label, "".join(f"{line}\n" for line in lines))
 
 
 def write_coco(path: Path, items: list[Item], out_dir: Path, names: dict) -> tuple[int, int]:

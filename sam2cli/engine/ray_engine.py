@@ -2,30 +2,11 @@
 
     sam2 annotate data=/shared/ds/images det_model=yolo11x.pt sam_model=sam2.1_b.pt engine=ray workers=8
 
-Decisions (the contract the tests hold):
-
-* Cluster: ``ray_address=`` or ``$RAY_ADDRESS``; with neither a local Ray starts (and stops at the
-  end). A Ray already initialised in this process (a notebook, the tests) is reused and left running.
-* The driver lists what still needs labels (resume) exactly as the local engine does
-  (:func:`sam2cli.engine.annotate.run_annotate`); only that list travels to Ray, in blocks of ``BLOCK``.
-* Pipeline: ``from_items`` -> ``map_batches(decode)`` in CPU tasks (``DECODE_CPUS`` each) ->
-  ``map_batches(Annotator)`` in an actor pool of ``workers`` actors, one detector + SAM each,
-  ``gpus_per_worker`` GPUs each where the cluster has GPUs (fractions share a GPU), ``BATCH`` images
-  a call. The actor runs :func:`annotate_image` (each image encoded once, its boxes decoded in one
-  batch) and :func:`write_image` (sidecar then label, each atomic): the same code as the local
-  engine, so the same inputs, device and models give byte-identical files. Only small per-image
-  stats come back to the driver, which shows progress on the console (stderr in the CLI).
-* Paths are made absolute in the driver; outputs must be on a filesystem every node can reach.
-* Faults: Ray Data's actor pools restart a dead actor (``max_restarts=-1``) and retry the batch it
-  was running on the restarted actor (``max_task_retries``; Ray Data's defaults since 2.4, which we
-  keep: passing them is deprecated in recent Ray). Each image's write is an atomic rename of
-  the same bytes, so a retried batch is idempotent; temp files a killed write left behind are
-  removed by the driver at the end. Each image is counted once: only the finished attempt of a
-  batch returns rows. A corrupt image is reported and skipped (decoded in the CPU task, the error
-  travels as data). Errors with a user-facing message (bad label file, missing checkpoint) are
-  raised in the driver as the same exception the local engine raises.
-* Throughput: total images/s over the run's wall time (actor start-up and model loading included)
-  and, per worker (per actor), images/s over its busy time (decode excluded).
+The driver lists what still needs labels (as the local engine does) and sends only that list, in
+blocks of `BLOCK`: `from_items` -> `map_batches(decode)` in CPU tasks -> `map_batches(Annotator)` in a
+pool of `workers` actors, each holding one detector and one SAM and running `annotate_image` +
+`write_image`, the local engine's code. Cluster choice, fault handling and throughput figures are
+described in the README, *Many GPUs*.
 """
 
 from __future__ import annotations
@@ -44,8 +25,8 @@ from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
-from .annotate import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
-from .predict import progress_bar
+from .annotate_image import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
+from .progress import progress_bar
 
 RAY_HINT = 'engine=ray needs the ray extra: pip install "sam2cli[ray]"'
 BLOCK = 4  # images per Ray Data block (one decode task each)
