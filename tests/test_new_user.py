@@ -229,3 +229,49 @@ def test_annotate_and_predict_on_an_empty_folder_both_exit_1(tmp_path, monkeypat
     rc = run(["predict", f"model={DEMO}", f"source={empty}"], tmp_path, monkeypatch)
     err = capsys.readouterr().err.strip()
     assert rc == 1 and f"no images or videos found in {empty}" in err.replace("\n", ""), err
+
+
+# ---------------------------------------------------------------- 7. SAM.__call__ keyword arguments
+
+@pytest.fixture(scope="module")
+def demo_sam():
+    from sam2cli import SAM
+    return SAM(DEMO, device="cpu")
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    (dict(hlaf=True), "unknown argument 'hlaf' for SAM(...); did you mean 'half'?"),
+    (dict(points_per_sid=4), "did you mean 'points_per_side', "),
+    (dict(conf=0.5), "unknown argument 'conf'"),
+])
+def test_sam_call_rejects_unknown_keywords_with_close_matches(kwargs, text, demo_sam):
+    from sam2cli.errors import UsageError
+    img = scene()
+    with pytest.raises(UsageError) as e:
+        demo_sam(img, points=[80, 100], labels=[1], **kwargs)
+    assert text in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(UsageError, match=text.split(";")[0].replace("(", r"\(").replace(")", r"\)")):
+        demo_sam(img, **kwargs)  # segment everything: the same check
+
+
+def test_sam_call_rejects_everything_options_with_prompts(demo_sam):
+    from sam2cli.errors import UsageError
+    with pytest.raises(UsageError, match="points_per_side applies only without prompts"):
+        demo_sam(scene(), points=[80, 100], labels=[1], points_per_side=4)
+    assert len(demo_sam(scene(), points_per_side=4)[0]) > 0  # without prompts it is used
+
+
+def test_sam_call_takes_half_and_imgsz_per_call(demo_sam, monkeypatch):
+    """Per call, as Ultralytics takes predict arguments: the call runs with them, the model keeps its own."""
+    from sam2cli import SAM
+    img, prompt = scene(), dict(points=[80, 100], labels=[1])
+    at_256 = SAM(DEMO, device="cpu", imgsz=256)(img, **prompt)[0].masks.data
+    assert np.array_equal(demo_sam(img, imgsz=256, **prompt)[0].masks.data, at_256)
+    assert demo_sam.model.image_size == 384
+    seen = []
+    import sam2cli.engine.image_predictor as ip
+    real = ip.autocast
+    monkeypatch.setattr(ip, "autocast", lambda device, half: seen.append(half) or real(device, half))
+    demo_sam(img, half=True, **prompt)
+    demo_sam(img, **prompt)
+    assert seen[0] is True and seen[-1] is False  # the half call re-embedded in half, the next in fp32

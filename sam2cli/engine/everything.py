@@ -35,6 +35,11 @@ from sam2cli.core.results import masks_to_boxes
 from .transforms import upsample_logits
 
 OUTPUT_MODES = ("binary_mask", "coco_rle", "uncompressed_rle")
+# MaskGenerator's keyword parameters a caller may set (SAM(...) without prompts, generate_masks)
+GENERATOR_PARAMS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
+                    "stability_score_offset", "mask_threshold", "box_nms_thresh", "crop_n_layers",
+                    "crop_nms_thresh", "crop_overlap_ratio", "crop_n_points_downscale_factor", "point_grids",
+                    "min_mask_region_area", "use_m2m", "multimask_output", "postprocess_small_regions")
 CHUNK_BYTES = 256 << 20  # float32 logits upsampled at once
 
 

@@ -5,17 +5,21 @@
     results = model("img.jpg", points=[[[400, 370], [900, 370]]], labels=[[1, 0]])
 """
 
+import difflib
 import hashlib
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
 from .device import cpu_capability, cpu_has_fast_bf16, precision_name
+from .everything import GENERATOR_PARAMS
 from .image_predictor import ImagePredictor
 from .loader import count_params, load_model
 from sam2cli.core.prompts import normalize_prompts
@@ -66,17 +70,39 @@ class SAM:
         return info
 
     def __call__(self, source: Any, points=None, labels=None, bboxes=None, masks=None,
-                 multimask_output: bool = False, **everything_kwargs) -> List[Results]:
+                 multimask_output: bool = False, half: Optional[bool] = None, imgsz: Optional[int] = None,
+                 **everything_kwargs) -> List[Results]:
         """Segment one image (path, RGB ndarray or PIL image) or a list of them.
 
         With prompts: one mask per object (3 candidates each with multimask_output=True).
         Without prompts: segment everything (keyword arguments as SAM2AutomaticMaskGenerator).
+        half / imgsz: this call only (as Ultralytics takes predict arguments); the model keeps its own.
+        An unknown keyword, or a segment-everything one given with prompts, is a UsageError.
         """
         sources = source if isinstance(source, (list, tuple)) else [source]
-        return [self._predict_one(s, points, labels, bboxes, masks, multimask_output, everything_kwargs)
-                for s in sources]
+        check_everything_kwargs(everything_kwargs, prompted=any(p is not None for p in (points, bboxes, masks)))
+        with self._settings(half, imgsz):
+            return [self._predict_one(s, points, labels, bboxes, masks, multimask_output, everything_kwargs)
+                    for s in sources]
 
     predict = __call__
+
+    @contextmanager
+    def _settings(self, half: Optional[bool], imgsz: Optional[int]) -> Iterator[None]:
+        """Run the block with another precision and/or input size, then restore the model's own."""
+        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz <= 0 or imgsz % 16):
+            raise UsageError(f"imgsz={imgsz!r} must be a positive multiple of 16, e.g. 1024")
+        old_half, old_size = self.predictor.half, self.model.image_size
+        if half is not None:
+            self.predictor.half = bool(half)
+        if imgsz is not None and imgsz != old_size:
+            self.model.set_image_size(imgsz)
+        try:
+            yield
+        finally:
+            self.predictor.half = old_half
+            if self.model.image_size != old_size:
+                self.model.set_image_size(old_size)
 
     def _predict_one(self, source, points, labels, bboxes, masks, multimask_output, everything_kwargs) -> Results:
         image = load_image(source)
@@ -89,7 +115,8 @@ class SAM:
                       multimask_output: bool = False, **everything_kwargs) -> Results:
         """Segment an RGB uint8 array (the engine's entry point; `key` identifies it for the cache)."""
         t0 = time.perf_counter()
-        key = key or _image_key(None, image)
+        check_everything_kwargs(everything_kwargs, prompted=any(p is not None for p in (points, bboxes, masks)))
+        key = (key or _image_key(None, image), self.predictor.half, self.model.image_size)  # the embedding's identity
         if key != self._cached_key:
             self.predictor.set_image(image)
             self._cached_key = key
@@ -106,3 +133,25 @@ class SAM:
         t2 = time.perf_counter()
         speed = {"embed": (t1 - t0) * 1e3, "decode": (t2 - t1) * 1e3}
         return Results.from_masks(image, out_masks, scores, path=path, frame=frame, obj_ids=ids, speed=speed)
+
+
+CALL_KEYWORDS = ("source", "points", "labels", "bboxes", "masks", "multimask_output", "half", "imgsz")
+
+
+def check_everything_kwargs(kwargs: Dict[str, Any], prompted: bool) -> None:
+    """Keyword arguments beyond the named ones must be segment-everything parameters, and only
+    without prompts; anything else is a UsageError naming the close matches, as the CLI does."""
+    for key in kwargs:
+        if key not in GENERATOR_PARAMS:
+            close = difflib.get_close_matches(key, CALL_KEYWORDS + GENERATOR_PARAMS, n=3, cutoff=0.6)
+            if close:
+                names = [f"'{c}'" for c in close]
+                hint = "did you mean " + (" or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1
+                                          else names[0]) + "?"
+            else:
+                hint = (f"SAM(...) takes {', '.join(CALL_KEYWORDS)} and the segment-everything parameters "
+                        f"({', '.join(GENERATOR_PARAMS[:3])}, ...)")
+            raise UsageError(f"unknown argument '{key}' for SAM(...); {hint}")
+        if prompted:
+            raise UsageError(f"{key} applies only without prompts (segment everything); drop it, or drop the "
+                             "points/bboxes/masks")
