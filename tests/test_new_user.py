@@ -275,3 +275,20 @@ def test_sam_call_takes_half_and_imgsz_per_call(demo_sam, monkeypatch):
     demo_sam(img, half=True, **prompt)
     demo_sam(img, **prompt)
     assert seen[0] is True and seen[-1] is False  # the half call re-embedded in half, the next in fp32
+
+
+# ---------------------------------------------------------------- 8. a trained checkpoint's input size
+
+def test_a_checkpoint_trained_at_128_runs_and_reports_128(tmp_path, monkeypatch, capsys):
+    from sam2cli import SAM
+    from test_train import make_yolo
+    data = make_yolo(tmp_path / "yolo", n_train=4, n_val=1)
+    assert run(["train", "model=sam2_demo", f"data={data}", "imgsz=128", "epochs=1", "batch=4", "n_correct=1",
+                "val_samples=1", "project=runs"], tmp_path, monkeypatch) == 0
+    best = tmp_path / "runs" / "train" / "weights" / "best.pt"
+    capsys.readouterr()
+    assert run(["info", f"model={best}"], tmp_path, monkeypatch) == 0
+    assert "imgsz 128" in capsys.readouterr().err
+    assert SAM(str(best), device="cpu").model.image_size == 128
+    assert SAM(str(best), device="cpu", imgsz=256).model.image_size == 256  # imgsz= still wins
+    assert SAM(DEMO, device="cpu").model.image_size == 384  # a file without a size: its config's

@@ -66,7 +66,7 @@ def test_train_writes_official_checkpoints_and_resumes(data, tmp_path, monkeypat
     assert main(["train", *common, "epochs=1"]) == 0
     run = tmp_path / "runs" / "train"
     best = torch.load(run / "weights" / "best.pt", weights_only=True)
-    assert set(best) == {"model"}  # the official format, nothing else
+    assert set(best) == {"model", "imgsz"} and best["imgsz"] == 128  # the official format, and the trained size
     model = build_model(None, run / "weights" / "best.pt", registry().values())
     assert model.cfg.name == "sam2_demo"
     assert (run / "results.png").stat().st_size > 0

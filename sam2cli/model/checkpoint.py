@@ -1,7 +1,9 @@
 """Load SAM 2 checkpoints: Meta's `{"model": state_dict}`, Ultralytics' files, or a bare state dict.
 
 The variant is detected from the tensors (trunk width, blocks per stage, 2.0 vs 2.1 keys), never
-from the file name, and every failure is one line naming the file and the problem.
+from the file name, and every failure is one line naming the file and the problem. A checkpoint
+written by `sam2 train` also holds `imgsz`, the input size it was trained at, beside `model`
+(Meta's loader reads only `model`); the model built from it runs at that size.
 """
 
 import zipfile
@@ -19,6 +21,11 @@ TRUNK = "image_encoder.trunk."
 
 def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     """torch.load(weights_only=True) and unwrap; a non-checkpoint gives CheckpointError."""
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: Path) -> Tuple[Dict[str, torch.Tensor], Optional[int]]:
+    """(state dict, trained input size or None): torch.load(weights_only=True) and unwrap."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -34,12 +41,15 @@ def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({reason[:120]}); download it again.") from e
     except Exception as e:  # pickle errors and friends from a foreign file
         raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e)[:120]}") from e
+    imgsz = None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        size = obj.get("imgsz")
+        imgsz = int(size) if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} is not a SAM 2 checkpoint: expected a state dict or "
                               "{'model': state_dict} of tensors.")
-    return obj
+    return obj, imgsz
 
 
 def signature(sd: Dict[str, torch.Tensor]) -> Tuple[int, Tuple[int, ...], str, Tuple[int, ...]]:
@@ -89,11 +99,15 @@ def load_into(model: SAM2Model, sd: Dict[str, torch.Tensor], path: Path) -> SAM2
 
 
 def build_model(cfg: ModelConfig, path: Optional[Path] = None, configs: Iterable[ModelConfig] = ()) -> SAM2Model:
-    """Build `cfg` (or the variant detected in `path` when cfg is None) and load `path` into it."""
-    sd = read_state_dict(path) if path is not None else None
-    if cfg is None:
+    """Build `cfg` (or the variant detected in `path` when cfg is None) and load `path` into it.
+    A detected variant runs at the size the checkpoint was trained at, when it says."""
+    sd, imgsz = read_checkpoint(path) if path is not None else (None, None)
+    detected = cfg is None
+    if detected:
         cfg = detect_config(sd, configs, path)
     model = SAM2Model(cfg)
     if sd is not None:
         load_into(model, sd, path)
+    if detected and imgsz and imgsz != model.image_size:
+        model.set_image_size(imgsz)
     return model.eval()

@@ -208,9 +208,11 @@ class Trainer:
             w.writerows(rows)
 
     def save(self, name: str, epoch: int, full: bool = True) -> None:
-        """{"model": state_dict} (official format); last.pt adds what resume needs."""
+        """{"model": state_dict} (official format) and "imgsz", the size it was trained at (Meta's
+        loader reads only "model"); last.pt adds what resume needs."""
         from sam2cli.io.atomic import atomic_path
-        ckpt: Dict[str, Any] = {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        ckpt: Dict[str, Any] = {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                                "imgsz": int(self.model.image_size)}
         if full:
             ckpt.update(optimizer=self.opt.state_dict(), epoch=epoch, best_fitness=self.best)
         (self.run_dir / "weights").mkdir(parents=True, exist_ok=True)
