@@ -292,3 +292,60 @@ def test_a_checkpoint_trained_at_128_runs_and_reports_128(tmp_path, monkeypatch,
     assert SAM(str(best), device="cpu").model.image_size == 128
     assert SAM(str(best), device="cpu", imgsz=256).model.image_size == 256  # imgsz= still wins
     assert SAM(DEMO, device="cpu").model.image_size == 384  # a file without a size: its config's
+
+
+# ---------------------------------------------------------------- 8. what the README says is what runs
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_gives_the_demo_model_its_real_input_size():
+    import re
+    from sam2cli import SAM
+    size = SAM(DEMO, device="cpu").model.image_size
+    text = README.read_text() + (README.parent / "cfg" / "default.yaml").read_text()
+    said = re.findall(r"(\d+) for the demo model|(\d+) px\) was trained|(\d+) demo\)", text)
+    assert said and {int(next(g for g in m if g)) for m in said} == {size}, said
+
+
+def test_jsonl_is_per_image_and_predictions_json_per_mask_as_the_readme_says(tmp_path, monkeypatch, capsys):
+    from sam2cli.core.results import Masks
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"im{i}.png"), scene(i)[..., ::-1])
+    rc = run(["predict", f"model={DEMO}", "source=im*.png", "points=[[80,100],[145,45]]", "labels=[1,1]",
+              "format=jsonl", "save_json=True", "save=False"], tmp_path, monkeypatch)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    records = json.loads((tmp_path / "runs" / "predict" / "predictions.json").read_text())
+    assert len(lines) == 2 and [len(ln["objects"]) for ln in lines] == [2, 2] and len(records) == 4
+    assert [o["segmentation"] for ln in lines for o in ln["objects"]] == [r["segmentation"] for r in records]
+    readme = " ".join(README.read_text().split())
+    assert "`format=jsonl` prints one line per image or frame" in readme
+    assert "`predictions.json` holds one record per mask" in readme
+    assert isinstance(Masks(np.zeros((1, 2, 2), bool)).data, np.ndarray)
+    assert "`masks.data` is a numpy array" in readme
+
+
+def test_interrupted_track_keeps_the_tracked_frames(short_clip, tmp_path, monkeypatch, capsys):
+    """As predict: Ctrl-C or SIGTERM mid-way commits the frames tracked so far, in frame order,
+    overlay included, and says where; exit 130."""
+    from sam2cli.engine.video_predictor import SAM2VideoPredictor
+    real, calls = SAM2VideoPredictor.step, []
+
+    def interrupted_on_fourth(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(SAM2VideoPredictor, "step", interrupted_on_fourth)
+    rc = run(["track", f"model={DEMO}", f"source={short_clip}", "points=[[58,100]]", "labels=[1]", "frame=6",
+              "imgsz=128", "direction=both", "save_json=True"], tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    out = tmp_path / "runs" / "track"
+    assert rc == 130 and "interrupted after 3 tracked frame(s)" in err and "runs/track" in err, err
+    assert [r["frame"] for r in json.loads((out / "predictions.json").read_text())] == [6, 7, 8]
+    with av.open(str(out / "short.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
+    assert not [p for p in out.rglob(".*")]

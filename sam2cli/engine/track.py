@@ -16,10 +16,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask
@@ -27,7 +28,7 @@ from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_pro
 from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.video_reader import open_frames
 from .outputs import RunOutputs
-from .progress import progress_bar, rate_text
+from .progress import interrupts_as_keyboard, progress_bar, rate_text
 from sam2cli.core.results import Results
 
 
@@ -86,6 +87,38 @@ def planned_frames(reader, entries, passes, max_frames: Optional[int]) -> Option
     return sum(min(start + 1 if start > 0 else 0, cap) if rev else min(len(reader) - start, cap) for rev in passes)
 
 
+def write_in_order(spool: MaskSpool, reader, outputs: RunOutputs, every_frame: bool, in_order: bool):
+    """Write the spooled frames in frame order: the overlay (of every frame of the video when
+    every_frame, frames without a result drawn bare), and, unless they were written as tracked
+    (in_order), the other outputs. Returns (frames, masks) written here."""
+    n_frames = n_masks = 0
+    frames = iter(reader) if every_frame else ((i, reader[i]) for i in sorted(spool.offsets))
+    for i, image in frames:
+        r = spool.get(i, image)
+        if in_order or r is None:
+            if outputs.args["save"] and outputs.dir is not None:
+                outputs.video_frame(r or empty_result(image, i), reader.fps)
+            continue
+        outputs.write(r, reader.fps)
+        n_frames, n_masks = n_frames + 1, n_masks + len(r)
+    return n_frames, n_masks
+
+
+def tracked_frames(predictor, state, reader, entries, passes, max_frames: Optional[int]) -> Iterator:
+    """(frame, image, logits or None) as tracking produces them: the propagation passes on a
+    seekable source (max_frames per pass, the prompted frame included: the reference's
+    max_frame_num_to_track counts those after it), else one read of the stream."""
+    if not reader.seekable:
+        yield from predictor.stream(state, entries, max_frames)
+        return
+    for e in entries:
+        predictor.add_prompt(state, e)
+    span = None if max_frames is None else max_frames - 1
+    for reverse in passes:
+        for frame, _, logits in predictor.propagate_in_video(state, reverse=reverse, max_frame_num_to_track=span):
+            yield frame, reader[frame], logits
+
+
 def run_track(args: Dict[str, Any], console: Console) -> int:
     if args["source"] is None:
         raise UsageError("source= is required, e.g. sam2 track source=video.mp4 prompts=prompts.json")
@@ -114,45 +147,30 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
         fd, spool_path = tempfile.mkstemp(".jsonl", ".masks.spool", dir=run_dir)
         os.close(fd)
         spool = MaskSpool(Path(spool_path))
-    t0, n_steps, n_frames, n_masks = time.perf_counter(), 0, 0, 0
+    t0, n_steps, n_frames, n_masks, interrupted = time.perf_counter(), 0, 0, 0, False
     try:
-        with progress_bar(console) as bar:
-            task = bar.add_task("track", total=planned_frames(reader, entries, passes, args["max_frames"]), rate="")
-
-            def emit(frame, image, logits):
-                nonlocal n_steps, n_frames, n_masks
-                r = predictor.frame_results(state, frame, logits, image) if logits is not None else \
-                    empty_result(image, frame, reader.path_of(frame) if reader.seekable else None)
-                if in_order:
-                    outputs.write(r, reader.fps, overlay=spool is None)
-                    n_frames, n_masks = n_frames + 1, n_masks + len(r)
-                if spool is not None:
-                    spool.add(r)
-                n_steps += 1
-                bar.update(task, advance=1, rate=rate_text(n_steps, time.perf_counter() - t0))
-
-            if reader.seekable:
-                for e in entries:
-                    predictor.add_prompt(state, e)
-                # max_frames counts the frames of a pass, the prompted one included; the reference's
-                # max_frame_num_to_track counts those after it
-                span = None if args["max_frames"] is None else args["max_frames"] - 1
-                for reverse in passes:
-                    for frame, _, logits in predictor.propagate_in_video(state, reverse=reverse,
-                                                                         max_frame_num_to_track=span):
-                        emit(frame, reader[frame], logits)
-            else:
-                for frame, image, logits in predictor.stream(state, entries, args["max_frames"]):
-                    emit(frame, image, logits)
-        if spool is not None:  # in frame order: the overlay video (every frame), the rest when held back
-            frames = iter(reader) if overlay else ((i, reader[i]) for i in sorted(spool.offsets))
-            for i, image in frames:
-                r = spool.get(i, image)
-                if in_order or r is None:
-                    outputs.video_frame(r or empty_result(image, i), reader.fps)
-                    continue
-                outputs.write(r, reader.fps)
-                n_frames, n_masks = n_frames + 1, n_masks + len(r)
+        try:
+            with interrupts_as_keyboard(), progress_bar(console) as bar:
+                task = bar.add_task("track", total=planned_frames(reader, entries, passes, args["max_frames"]),
+                                    rate="")
+                for frame, image, logits in tracked_frames(predictor, state, reader, entries, passes,
+                                                           args["max_frames"]):
+                    r = predictor.frame_results(state, frame, logits, image) if logits is not None else \
+                        empty_result(image, frame, reader.path_of(frame) if reader.seekable else None)
+                    if in_order:
+                        outputs.write(r, reader.fps, overlay=spool is None)
+                        n_frames, n_masks = n_frames + 1, n_masks + len(r)
+                    if spool is not None:
+                        spool.add(r)
+                    n_steps += 1
+                    bar.update(task, advance=1, rate=rate_text(n_steps, time.perf_counter() - t0))
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the frames tracked so far
+            interrupted = True
+            if not n_steps:
+                raise
+        if spool is not None:
+            done = write_in_order(spool, reader, outputs, overlay and not interrupted, in_order)
+            n_frames, n_masks = n_frames + done[0], n_masks + done[1]
     except BaseException:
         outputs.abort()
         raise
@@ -161,8 +179,11 @@ def run_track(args: Dict[str, Any], console: Console) -> int:
             spool.close()
         reader.close()
     outputs.close()
-    dt = time.perf_counter() - t0
+    if interrupted:
+        where = f"; they are saved in {escape(str(run_dir))}" if run_dir else ""
+        console.print(f"interrupted after {n_frames} tracked frame(s){where}", highlight=False)
+        raise KeyboardInterrupt
     where = f", saved to {run_dir}" if run_dir else ""
     console.print(f"{n_frames} frame(s), {len(state.objects)} object(s), {n_masks} mask(s), "
-                  f"{rate_text(n_frames, dt) or 'nothing tracked'}{where}")
+                  f"{rate_text(n_frames, time.perf_counter() - t0) or 'nothing tracked'}{where}")
     return 0
