@@ -43,6 +43,7 @@ EXPECTED_DEFAULTS = {
     "clip_len": 8, "val_samples": 200, "resume": None,
     "task": None,
     "compare": None, "runs": 5, "warmup": 1,
+    "output": None, "int8": False, "opset": 17,
 }
 
 

@@ -192,6 +192,186 @@ def test_unchunked_hiera_is_the_same_function(tiny):
         a = net.encode_image(x)
         with unchunked(net):
             b = net.encode_image(x)
-    assert all(blk.chunked for blk in net.image_encoder.trunk.blocks)  # restored
+    assert all(blk.fast for blk in net.image_encoder.trunk.blocks)  # restored
     for name in ("s0", "s1", "top"):
         close(getattr(a, name), getattr(b, name), 1e-4)
+
+
+# ----------------------------------------------------------------------------- tracking
+
+N_FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def frames_dir(tmp_path_factory):
+    """A red disc moving right and a blue square moving down on a noisy background."""
+    import cv2
+    d = tmp_path_factory.mktemp("frames")
+    rng = np.random.default_rng(0)
+    for i in range(N_FRAMES):
+        img = np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8)
+        cv2.circle(img, (60 + 12 * i, 120), 35, (0, 0, 230), -1)
+        cv2.rectangle(img, (200, 20 + 10 * i), (270, 90 + 10 * i), (230, 40, 20), -1)
+        cv2.imwrite(str(d / f"{i}.jpg"), img)
+    return d
+
+
+def added_mid_video_and_refined(p, s, out):
+    """Two clicks on frame 0, a box added on frame 2, a refinement click on frame 4, tracked again."""
+    out.append(p.add_new_points_or_box(s, frame_idx=0, obj_id=1, points=[[60, 120], [250, 200]], labels=[1, 0]))
+    out.append(p.add_new_points_or_box(s, frame_idx=2, obj_id=2, box=[200, 40, 270, 110]))
+    out.extend(p.propagate_in_video(s))
+    out.append(p.add_new_points_or_box(s, frame_idx=4, obj_id=1, points=[[130, 100]], labels=[0],
+                                       clear_old_points=False))
+    out.extend(p.propagate_in_video(s))
+
+
+def both_directions_with_a_mask(p, s, out):
+    """A click and a mask prompt on the middle frame, tracked forward, then backward."""
+    import cv2
+    mask = np.zeros((240, 320), np.uint8)
+    cv2.rectangle(mask, (200, 50), (270, 120), 1, -1)
+    out.append(p.add_new_points_or_box(s, frame_idx=3, obj_id=1, points=[[96, 120]], labels=[1]))
+    out.append(p.add_new_mask(s, frame_idx=3, obj_id=4, mask=mask.astype(bool)))
+    out.extend(p.propagate_in_video(s))
+    out.extend(p.propagate_in_video(s, reverse=True))
+
+
+@pytest.mark.parametrize("script", [added_mid_video_and_refined, both_directions_with_a_mask],
+                         ids=lambda f: f.__name__)
+def test_tracking_through_onnx(tiny, frames_dir, script):
+    """The video predictor (shared tracking logic) on both backends: same masks frame by frame."""
+    from sam2cli.engine.video_predictor import SAM2VideoPredictor
+    results = []
+    for model in tiny:
+        p = SAM2VideoPredictor(model=model)
+        state, out = p.init_state(str(frames_dir)), []
+        script(p, state, out)
+        results.append([(f, list(ids), torch.as_tensor(l).float()) for f, ids, l in out])
+    ious = []
+    assert [(f, ids) for f, ids, _ in results[0]] == [(f, ids) for f, ids, _ in results[1]]
+    for (_, _, a), (_, _, b) in zip(*results):
+        ious += [mask_iou((a[k, 0] > 0).numpy(), (b[k, 0] > 0).numpy()) for k in range(a.shape[0])]
+    print(f"tracking through ONNX Runtime: {len(ious)} frame-objects, mean IoU {np.mean(ious):.6f}, min {min(ious):.6f}")
+    assert np.mean(ious) >= 0.995 and min(ious) >= 0.98
+
+
+# ----------------------------------------------------------------------------- command line, bad input
+
+SAMPLE = "scripts/samples/shapes.jpg"
+
+
+def run_cli(capsys, *args):
+    """main(args) -> (exit code, stdout, stderr lines)."""
+    import os
+    from pathlib import Path
+    cwd = os.getcwd()
+    os.chdir(Path(__file__).resolve().parents[1])
+    try:
+        code = main(list(args))
+    finally:
+        os.chdir(cwd)
+    out, err = capsys.readouterr()
+    return code, out, [line for line in err.splitlines() if line.strip()]
+
+
+def test_cli_export_writes_a_checked_folder(demo_folder, capsys, tmp_path):
+    import yaml
+    from sam2cli.io.onnx_folder import sha256_file
+    meta = yaml.safe_load((demo_folder / "sam2.yaml").read_text())
+    assert meta["variant"] == "sam2_demo" and meta["image_size"] == 384 and meta["version"] == "2.1"
+    for role, entry in meta["files"].items():
+        assert sha256_file(demo_folder / entry["file"]) == entry["sha256"], role
+    assert not [p for p in demo_folder.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
+    code, out, _ = run_cli(capsys, "predict", f"model={demo_folder}", f"source={SAMPLE}", "points=[[150,170]]",
+                           "labels=[1]", "format=jsonl", f"project={tmp_path}")
+    assert code == 0 and out.count('"obj_id"') == 1  # stdout: only the record
+
+
+def broken_copy(demo_folder, tmp_path, name="broken"):
+    dest = tmp_path / name
+    shutil.copytree(demo_folder, dest)
+    return dest
+
+
+def predict_error(capsys, model, tmp_path):
+    code, out, err = run_cli(capsys, "predict", f"model={model}", f"source={SAMPLE}", "points=[[150,170]]",
+                             "labels=[1]", f"project={tmp_path}")
+    assert len(err) == 1 and not out, err
+    return code, err[0]
+
+
+def test_missing_graph_is_one_line(demo_folder, capsys, tmp_path):
+    folder = broken_copy(demo_folder, tmp_path)
+    (folder / "decoder.onnx").unlink()
+    code, line = predict_error(capsys, folder, tmp_path)
+    assert code == 1 and "missing decoder.onnx" in line
+
+
+def test_edited_graph_is_refused_by_its_sha256(demo_folder, capsys, tmp_path):
+    folder = broken_copy(demo_folder, tmp_path)
+    with open(folder / "memory_encoder.onnx", "ab") as f:
+        f.write(b"\0")
+    code, line = predict_error(capsys, folder, tmp_path)
+    assert code == 1 and "memory_encoder.onnx does not match the SHA-256" in line
+
+
+def pin(folder, role, src):
+    """Put `src` in the folder as `role` and record its hash, as a user editing sam2.yaml would."""
+    import yaml
+    from sam2cli.io.onnx_folder import sha256_file
+    shutil.copy(src, folder / f"{role}.onnx")
+    meta = yaml.safe_load((folder / "sam2.yaml").read_text())
+    meta["files"][role]["sha256"] = sha256_file(folder / f"{role}.onnx")
+    (folder / "sam2.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def test_graphs_from_another_model_are_one_line(demo_folder, tiny, capsys, tmp_path):
+    # a single graph given as the model
+    code, line = predict_error(capsys, demo_folder / "decoder.onnx", tmp_path)
+    assert code == 1 and "single ONNX graph" in line and f"model={demo_folder}" in line
+    # the tiny model's image encoder (256 px, 256 channels) inside the demo's folder, hash updated
+    folder = broken_copy(demo_folder, tmp_path, "mixed")
+    pin(folder, "image_encoder", tiny[1].folder / "image_encoder.onnx")
+    code, line = predict_error(capsys, folder, tmp_path)
+    assert code == 1 and "image_encoder.onnx" in line and "imgsz=384" in line
+    # an ONNX graph that is not a sam2cli graph at all
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), tmp_path / "other.onnx")
+    folder = broken_copy(demo_folder, tmp_path, "foreign")
+    pin(folder, "decoder", tmp_path / "other.onnx")
+    code, line = predict_error(capsys, folder, tmp_path)
+    assert code == 1 and "is not a sam2cli decoder graph" in line
+
+
+def test_export_to_a_file_is_one_line(capsys, tmp_path):
+    target = tmp_path / "taken.txt"
+    target.write_text("not a folder")
+    code, out, err = run_cli(capsys, "export", "model=sam2_demo.pt", "format=onnx", f"output={target}")
+    assert code == 2 and len(err) == 1 and "is a file" in err[0]
+    assert target.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["taken.txt"]
+    code, out, err = run_cli(capsys, "export", "model=sam2_demo.pt", "format=jsonl", f"output={tmp_path / 'x'}")
+    assert code == 2 and len(err) == 1 and "format=onnx" in err[0]
+
+
+# ----------------------------------------------------------------------------- the demo model, exported
+
+def test_demo_model_keeps_its_quality_through_onnx(demo_folder, tmp_path):
+    """The demo test's click and box protocol on 12 unseen scenes, and one tracked video with an
+    occlusion: the exported model scores what the PyTorch model scores, within 0.005."""
+    from sam2cli import SAM
+    from test_demo_model import click_and_box_ious, scene_images, track_one_click
+    scenes = scene_images(12)
+    torch_model, onnx_model = SAM("sam2_demo.pt", device="cpu"), SAM(str(demo_folder), device="cpu")
+    (tc, tb), (oc, ob) = click_and_box_ious(torch_model, scenes), click_and_box_ious(onnx_model, scenes)
+    print(f"demo through ONNX Runtime: click mIoU {np.mean(oc):.4f} (PyTorch {np.mean(tc):.4f}), "
+          f"box {np.mean(ob):.4f} ({np.mean(tb):.4f})")
+    assert abs(np.mean(oc) - np.mean(tc)) <= 0.005 and abs(np.mean(ob) - np.mean(tb)) <= 0.005
+    (tmp_path / "t").mkdir(), (tmp_path / "o").mkdir()
+    (tj, _, _), (oj, hidden, _) = track_one_click(0, tmp_path / "t"), track_one_click(0, tmp_path / "o", model=str(demo_folder))
+    print(f"demo tracking J through ONNX Runtime {oj:.4f} (PyTorch {tj:.4f})")
+    assert abs(oj - tj) <= 0.005 and all(hidden)

@@ -63,6 +63,13 @@ def train(ctx: typer.Context):
 
 
 @app.command(context_settings=EXTRA)
+def export(ctx: typer.Context):
+    """Export a model to ONNX (format=onnx): four graphs and sam2.yaml, checked against PyTorch."""
+    from sam2cli.engine.export import run_export
+    raise typer.Exit(run_export(resolve(ctx.args), console))
+
+
+@app.command(context_settings=EXTRA)
 def val(ctx: typer.Context):
     """Evaluate a model on your data: DAVIS J&F on videos; click/box mIoU or NoC@90 (task=interactive) on images."""
     from sam2cli.engine.val import run_val

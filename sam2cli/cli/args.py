@@ -27,7 +27,7 @@ _WORDS = {"true": True, "false": False, "null": None, "none": None}
 # Other null-default keys (points, labels, bboxes, obj_ids, classes, compare, det_labels) take anything.
 NULLABLE_TYPES: dict[str, type] = {
     "source": str, "cfg": str, "format": str, "masks": str, "prompts": str, "name": str,
-    "data": str, "output_dir": str, "shard": str, "max_frames": int, "imgsz": int,
+    "data": str, "output_dir": str, "shard": str, "max_frames": int, "imgsz": int, "output": str,
 }
 NULLABLE_TYPES["task"] = str  # sam2 val
 # Text keys that also take a list, kept as one comma-joined text (train's data=[images.yaml,videos/]).
@@ -57,7 +57,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "direction": ("forward", "backward", "both"),
     "mask_format": ("binary", "palette"),
-    "format": ("jsonl", "json"),  # or null; json: benchmark rows
+    "format": ("jsonl", "json", "onnx"),  # or null; json: benchmark rows; onnx: sam2 export
     "engine": ("local", "ray"),
     "task": ("vos", "image", "interactive"),  # or null: sam2 val picks it from the data
 }

@@ -161,7 +161,9 @@ def config_dict(net: SAM2Model) -> Dict[str, Any]:
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
-    return plain(asdict(net.cfg.with_image_size(net.image_size)))
+    cfg = plain(asdict(net.cfg.with_image_size(net.image_size)))
+    cfg.pop("extra", None)  # free-form notes, not used at run time
+    return cfg
 
 
 def replace_folder(tmp: Path, dest: Path) -> None:

@@ -18,13 +18,26 @@ from .device import select_device
 def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None) -> Tuple[SAM2Model, Path]:
     """Resolve (path, weights dir, download), detect the variant from the tensors, load strictly.
     An export folder is verified (SHA-256 of every graph) and opened in ONNX Runtime."""
-    given = Path(str(model)).expanduser()
-    if is_export_folder(given):
-        from .onnx_backend import load_onnx_model
-        net = load_onnx_model(given, device)
-        if imgsz and imgsz != net.image_size:
-            net.set_image_size(imgsz)  # one line: exported at another size
-        return net, given
+    text = str(model).strip()  # "" is left to resolve_weights: "no model given"
+    if text:
+        given = Path(text).expanduser()
+        if is_export_folder(given):
+            from .onnx_backend import load_onnx_model
+            net = load_onnx_model(given, device)
+            if imgsz and imgsz != net.image_size:
+                net.set_image_size(imgsz)  # one line: exported at another size
+            return net, given
+        check_not_onnx(given)
+    path = resolve_weights(model)
+    net = build_model(None, path, registry().values())
+    if imgsz and imgsz != net.image_size:
+        net.set_image_size(imgsz)
+    dev = select_device(device)
+    return net.to(dev).eval(), path
+
+
+def check_not_onnx(given: Path) -> None:
+    """A single graph or a folder without a manifest is not a model: one line saying what is."""
     if given.suffix.lower() == ".onnx" and given.is_file():
         hint = f"model={given.parent}" if is_export_folder(given.parent) else "the folder `sam2 export` wrote"
         raise SAM2Error(f"{given} is a single ONNX graph, not a model: pass {hint} (it holds {MANIFEST} "
@@ -32,12 +45,6 @@ def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None
     if given.is_dir():
         raise SAM2Error(f"model={given} is a folder without {MANIFEST}: pass a checkpoint file, or a folder "
                         "written by `sam2 export model=<checkpoint> format=onnx`")
-    path = resolve_weights(model)
-    net = build_model(None, path, registry().values())
-    if imgsz and imgsz != net.image_size:
-        net.set_image_size(imgsz)
-    dev = select_device(device)
-    return net.to(dev).eval(), path
 
 
 def count_params(model: torch.nn.Module) -> int:

@@ -185,6 +185,19 @@ def _check_signature(name: str, session, path: Path) -> None:
                         "export the model again with `sam2 export model=<checkpoint> format=onnx`")
 
 
+def _check_shapes(sessions: Dict[str, object], cfg: ModelConfig, files: Dict[str, Path]) -> None:
+    """Every graph's fixed sizes must be the manifest's model: a graph of another model is one line."""
+    s, c, m = cfg.image_size, cfg.d_model, cfg.mem_dim
+    h = s // cfg.backbone_stride
+    expected = {"image_encoder": ("image", [1, 3, s, s]), "decoder": ("image", [1, c, h, h]),
+                "memory_encoder": ("pix_feat", [1, c, h, h]), "memory_attention": ("mem", [1, "frames", m, h, h])}
+    for name, (inp, want) in expected.items():
+        got = next(i.shape for i in sessions[name].get_inputs() if i.name == inp)
+        if [g if isinstance(g, int) else "frames" for g in got] != want:
+            raise SAM2Error(f"{files[name]} takes {inp} of shape {got}, but sam2.yaml describes {cfg.name} at "
+                            f"imgsz={s} ({want}): a graph of another model; export the model again")
+
+
 def load_onnx_model(folder, device=None) -> OnnxSAM2:
     """Verify every file's SHA-256 against sam2.yaml, then open the graphs in ONNX Runtime."""
     try:
@@ -203,6 +216,8 @@ def load_onnx_model(folder, device=None) -> OnnxSAM2:
     providers = providers_for(device)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # ONNX Runtime's shape-merge warnings are not the user's business
+    # no busy-waiting between runs: the host code (and PyTorch) runs between graph calls
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sessions = {}
     for name in GRAPHS:
         try:
@@ -211,8 +226,5 @@ def load_onnx_model(folder, device=None) -> OnnxSAM2:
             raise SAM2Error(f"ONNX Runtime cannot load {files[name]} ({str(e).splitlines()[0][:160]}); "
                             "export the model again") from e
         _check_signature(name, sessions[name], files[name])
-    shape = sessions["image_encoder"].get_inputs()[0].shape
-    if list(shape[-2:]) != [cfg.image_size, cfg.image_size]:
-        raise SAM2Error(f"{files['image_encoder']} takes {shape} images but sam2.yaml says imgsz={cfg.image_size}; "
-                        "export the model again")
+    _check_shapes(sessions, cfg, files)
     return OnnxSAM2(cfg=cfg, sessions=sessions, host=host, folder=folder, manifest=manifest).eval()
