@@ -176,7 +176,8 @@ def _interactive_summary(run_dir: Path, rows, curves: np.ndarray, n_images: int,
     noc85 = [clicks_to_reach(c, 0.85, max_clicks) for c in curves]
     noc90 = [clicks_to_reach(c, 0.90, max_clicks) for c in curves]
     write_csv(run_dir / "clicks.csv", ["clicks", "mIoU"], [[k + 1, f"{v:.4f}"] for k, v in enumerate(miou)])
-    write_csv(run_dir / "objects.csv", ["image", "object", "NoC@85", "NoC@90"] + [f"iou@{k + 1}" for k in range(max_clicks)],
+    header = ["image", "object", "NoC@85", "NoC@90"] + [f"iou@{k + 1}" for k in range(max_clicks)]
+    write_csv(run_dir / "objects.csv", header,
               [[r[0], r[1], a, b, *[f"{v:.4f}" for v in r[2:]]] for r, a, b in zip(rows, noc85, noc90)])
     if plot_clicks(run_dir / "miou_vs_clicks.png", miou) is None:
         console.print("matplotlib is not installed: plots skipped (pip install matplotlib)")
