@@ -254,3 +254,34 @@ def test_task_vos_on_images_and_missing_masks_are_one_line_exit_2(yolo, tmp_path
     err = capsys.readouterr().err.strip()
     assert "no masks/ folder" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_object_appearing_later_is_prompted_on_its_first_annotation(tmp_path, monkeypatch, capsys):
+    """Object 2 is annotated from frame 3 on: nothing is predicted for it before, its prompt frame
+    reproduces its mask, and DAVIS' void label (255) is background."""
+    root = tmp_path / "late"
+    (root / "JPEGImages" / "v").mkdir(parents=True)
+    (root / "Annotations" / "v").mkdir(parents=True)
+    for t in range(6):
+        img = np.full((64, 64, 3), 30, np.uint8)
+        lab = np.zeros((64, 64), np.uint8)
+        img[10:30, 5 + 2 * t:25 + 2 * t] = (220, 40, 40)
+        lab[10:30, 5 + 2 * t:25 + 2 * t] = 1
+        if t >= 3:
+            img[40:56, 40:56] = (40, 200, 60)
+            lab[40:56, 40:56] = 2
+        lab[:2, :] = 255  # void
+        Image.fromarray(img).save(root / "JPEGImages" / "v" / f"{t:05d}.jpg", quality=95)
+        p = Image.fromarray(lab)
+        p.putpalette(list(range(256)) * 3)
+        p.save(root / "Annotations" / "v" / f"{t:05d}.png")
+    assert run([f"data={root}", "save_masks=True", "format=jsonl"], tmp_path, monkeypatch) == 0
+    capsys.readouterr()
+    masks = tmp_path / "runs" / "val" / "masks" / "v"
+    preds = [read_palette_png(masks / f"{t:05d}.png") for t in range(6)]
+    assert all(not (p == 2).any() for p in preds[:3]) and not any((p == 255).any() for p in preds)
+    truth = np.zeros((64, 64), bool)
+    truth[40:56, 40:56] = True
+    assert iou(preds[3] == 2, truth) > 0.8
+    per = {r[0] for r in rows(tmp_path / "runs" / "val" / "per-sequence_results.csv")[1:]}
+    assert per == {"v_1", "v_2"}
