@@ -3,8 +3,9 @@
 Segment-everything decodes ~1000 prompts against one image, so the mask decoder folds the
 cross-attention projections into the token side, upscales per image token without materialising
 the (B, 32, 256, 256) features, and shares the image across prompts. These tests pin each of
-those rewrites to the textbook form (convolutions, per-prompt copies of the image, plain
-attention); the reference parity tests then cover the whole decoder.
+those rewrites to the plain form kept beside it in the model (`plain_math`: convolutions,
+per-prompt copies of the image, plain attention); the reference parity tests then cover the
+whole decoder.
 """
 
 import pytest
@@ -13,7 +14,8 @@ import torch.nn.functional as F
 
 from sam2cli.model import mask_decoder as md
 from sam2cli.model.mask_decoder import MaskDecoder, skip_tokens
-from sam2cli.model.transformer import Attention, TokenImageAttention
+from sam2cli.model.common import plain_math
+from sam2cli.model.transformer import TokenImageAttention
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> None:
@@ -23,11 +25,10 @@ def _randomise(module: torch.nn.Module, seed: int = 0) -> None:
             p.copy_(torch.randn(p.shape, generator=g) * (0.5 if p.dim() == 1 else p.shape[-1] ** -0.5))
 
 
-def _plain(attn: TokenImageAttention, q, k, v):
-    """Textbook multi-head attention with the same weights, every batch item on its own."""
-    b = max(q.shape[0], k.shape[0])
-    q, k, v = (x.expand(b, -1, -1) for x in (q, k, v))
-    return Attention.forward(attn, q, k, v)
+def _plain(attn: TokenImageAttention, fn, *args):
+    """The same call with the module's plain form: textbook multi-head attention."""
+    with plain_math(attn):
+        return fn(*args)
 
 
 @pytest.mark.parametrize("tokens", [7, 20])  # 2 heads x 20 tokens > 32: the unfolded branch
@@ -41,19 +42,10 @@ def test_token_image_attention_equals_plain_attention(tokens, shared):
     tok = torch.randn(b, tokens, 64, dtype=torch.float64)
     assert attn._folds(tokens) == (tokens == 7)
     torch.testing.assert_close(attn.tokens_to_image(tok, image + image_pe, image),
-                               _plain(attn, tok, image + image_pe, image), rtol=1e-9, atol=1e-9)
+                               _plain(attn, attn.tokens_to_image, tok, image + image_pe, image), rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(attn.image_to_tokens(image + image_pe, tok + 1, tok),
-                               _plain(attn, image + image_pe, tok + 1, tok), rtol=1e-9, atol=1e-9)
-
-
-def _conv_upscale(dec: MaskDecoder, src, hyper, high_res, h, w):
-    """SAM's upscaling as convolutions over (B, C, h, w) maps."""
-    up1, ln, act1, up2, act2 = dec.output_upscaling
-    b, _, c = src.shape
-    x = src.transpose(1, 2).reshape(b, c, h, w)
-    s0, s1 = high_res
-    x = act2(up2(act1(ln(up1(x) + s1))) + s0)
-    return (hyper @ x.flatten(2)).view(b, -1, 4 * h, 4 * w)
+                               _plain(attn, attn.image_to_tokens, image + image_pe, tok + 1, tok), rtol=1e-9, atol=1e-9)
+    assert attn.fast
 
 
 @pytest.mark.parametrize("shared_skips", [True, False])
@@ -68,7 +60,28 @@ def test_per_token_upscaling_equals_transposed_convolutions(shared_skips, monkey
     high_res = [torch.randn(nb, 4, 4 * h, 4 * w, dtype=torch.float64),
                 torch.randn(nb, 8, 2 * h, 2 * w, dtype=torch.float64)]
     got = dec.upscale(src, hyper, skip_tokens(high_res, h, w), h, w)
-    torch.testing.assert_close(got, _conv_upscale(dec, src, hyper, high_res, h, w), rtol=1e-9, atol=1e-9)
+    want = dec.upscale_plain(src, hyper, high_res, h, w)  # SAM's transposed convolutions
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("multimask", [True, False])
+def test_the_whole_decoder_equals_its_plain_form(multimask):
+    """Every fast form at once (shared image, prompt chunks, folded attention, per-token upscaling)
+    against the decoder run with plain_math: all prompts in one pass, plain attention, convolutions."""
+    dec = MaskDecoder(dim=32, num_heads=2, mlp_dim=64, iou_hidden_dim=32).double().eval()
+    _randomise(dec)
+    b, h, w = 5, 4, 6
+    image, pe = (torch.randn(1, 32, h, w, dtype=torch.float64) for _ in range(2))
+    sparse = torch.randn(b, 2, 32, dtype=torch.float64)
+    dense = torch.randn(1, 32, 1, 1, dtype=torch.float64).expand(1, -1, h, w)
+    high_res = [torch.randn(1, 4, 4 * h, 4 * w, dtype=torch.float64),
+                torch.randn(1, 8, 2 * h, 2 * w, dtype=torch.float64)]
+    with torch.no_grad():
+        fast = dec(image, pe, sparse, dense, high_res, multimask)
+        with plain_math(dec):
+            plain = dec(image, pe, sparse, dense, high_res, multimask)
+    for field in fast._fields:
+        torch.testing.assert_close(getattr(fast, field), getattr(plain, field), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("multimask", [True, False])

@@ -1,9 +1,31 @@
-"""Small building blocks shared by the SAM 2 modules: MLP, LayerNorm2d and position encodings."""
+"""Small building blocks shared by the SAM 2 modules: MLP, LayerNorm2d and position encodings,
+and the switch between the plain and the fast forms of the model's math."""
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 from torch import nn
+
+
+def set_fast(model: nn.Module, fast: bool) -> None:
+    """Run every module that has a plain and a fast form (Hiera blocks, the decoder's token-image
+    attention and its upscaling) in one of them. Both compute the same function; the plain one is
+    the textbook form a reader can check against the paper, the fast one is what runs by default."""
+    for m in model.modules():
+        if hasattr(type(m), "fast"):
+            m.fast = fast
+
+
+@contextlib.contextmanager
+def plain_math(model: nn.Module) -> Iterator[nn.Module]:
+    """`with plain_math(model):` runs the textbook forms, then restores the fast ones."""
+    set_fast(model, False)
+    try:
+        yield model
+    finally:
+        set_fast(model, True)
 
 
 class MLP(nn.Module):

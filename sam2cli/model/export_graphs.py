@@ -37,11 +37,11 @@ def unchunked(model: SAM2Model) -> Iterator[SAM2Model]:
     blocks = [m for m in model.modules() if isinstance(m, MultiScaleBlock)]
     try:
         for b in blocks:
-            b.chunked = False
+            b.fast = False
         yield model
     finally:
         for b in blocks:
-            b.chunked = True
+            b.fast = True
 
 
 class ImageEncoderGraph(nn.Module):

@@ -74,11 +74,15 @@ class MultiScaleAttention(nn.Module):
 
 
 class MultiScaleBlock(nn.Module):
-    # Chunking keeps the windows and the MLP's hidden layer in cache in eager PyTorch. Graph export
-    # turns it off (one op per block, shape-independent), so runtimes with their own tiling see big ops.
-    chunked: bool = True
+    """norm1 -> (windowed) attention -> residual -> norm2 -> MLP -> residual, on (B, H, W, C) maps.
 
-    def __init__(self, dim: int, dim_out: int, num_heads: int, window_size: int, q_pool: bool):
+    fast (default): a block with whole windows is window-local, so it runs on cache-sized chunks
+    of windows, and the MLP on chunks of tokens. plain: the block on the whole map, as SAM 2 defines
+    it; graph export uses it too (one op per layer, shape-independent).
+    """
+    fast: bool = True
+
+    def __init__(self, *, dim: int, dim_out: int, num_heads: int, window_size: int, q_pool: bool):
         super().__init__()
         self.dim, self.dim_out = dim, dim_out
         self.window_size = window_size
@@ -94,25 +98,29 @@ class MultiScaleBlock(nn.Module):
         """(B, H, W, C) -> (B, H', W', C'), halved by q_pool."""
         ws = self.window_size
         h, w = x.shape[1:3]
-        if ws == 0:
-            return self.local(x)
-        if h % ws == 0 and w % ws == 0 and (ws % 2 == 0 or not self.q_pool):
+        if self.fast and ws and h % ws == 0 and w % ws == 0 and (ws % 2 == 0 or not self.q_pool):
             # Whole windows, so the block is window-local: run it on cache-sized chunks of windows.
             windows, _ = window_partition(x, ws)
-            chunk = max(1, BLOCK_TOKENS // (ws * ws)) if self.chunked else windows.shape[0]
+            chunk = max(1, BLOCK_TOKENS // (ws * ws))
             out = torch.cat([self.local(c) for c in windows.split(chunk)])
             hw = (h // 2, w // 2) if self.q_pool else (h, w)
             return window_unpartition(out, out.shape[1], hw, hw)
-        # Padded windows: the padding is added after norm1, as zeros the attention sees.
+        # plain: attention in windows of the whole map (zero-padded after norm1), or global (ws 0)
         n = self.norm1(x)
         shortcut = self.shortcut(x, n)
-        out, padded = window_partition(n, ws)
-        out = self.attn(out)
+        return self.mlp_residual(shortcut + self.windowed_attention(n, shortcut.shape[1:3]))
+
+    def windowed_attention(self, normed: torch.Tensor, out_hw) -> torch.Tensor:
+        """Attention within zero-padded windows of the normed (B, H, W, C) map -> (B, *out_hw, C')."""
+        ws = self.window_size
+        if ws == 0:
+            return self.attn(normed)
+        windows, padded = window_partition(normed, ws)
+        out = self.attn(windows)
         if self.q_pool:  # the windows shrank with the queries
             ws //= 2
-            padded = tuple(s + (-s) % ws for s in shortcut.shape[1:3])
-        out = window_unpartition(out, ws, padded, shortcut.shape[1:3])
-        return self.mlp_residual(shortcut + out)
+            padded = tuple(s + (-s) % ws for s in out_hw)
+        return window_unpartition(out, ws, padded, out_hw)
 
     def local(self, x: torch.Tensor) -> torch.Tensor:
         """The block on (N, h, w, C) maps that each attend within themselves (windows or images)."""
@@ -127,16 +135,16 @@ class MultiScaleBlock(nn.Module):
         return pool2x(out) if self.q_pool else out
 
     def mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
-        """x + mlp(norm2(x)), over chunks of tokens so that the 4x wider hidden layer stays in
-        cache (the MLP is per token, so this is exact; about 2x faster at 1024 in stage 1)."""
-        if not self.chunked:
+        """x + mlp(norm2(x)); fast: over chunks of tokens so that the 4x wider hidden layer stays
+        in cache (the MLP is per token, so this is exact; about 2x faster at 1024 in stage 1)."""
+        if not self.fast:  # plain
             return x + self.mlp(self.norm2(x))
         flat = x.reshape(-1, x.shape[-1])
         return torch.cat([t + self.mlp(self.norm2(t)) for t in flat.split(MLP_ROWS)]).view(x.shape)
 
 
 class Hiera(nn.Module):
-    def __init__(self, embed_dim: int, num_heads: int, stages: Sequence[int],
+    def __init__(self, *, embed_dim: int, num_heads: int, stages: Sequence[int],
                  global_att_blocks: Sequence[int], window_spec: Sequence[int],
                  window_pos_embed_bkg_spatial_size: Sequence[int]):
         super().__init__()
@@ -153,7 +161,8 @@ class Hiera(nn.Module):
             dim_out = dim
             if i in stage_starts:
                 dim_out, heads, stage = dim * 2, heads * 2, stage + 1
-            self.blocks.append(MultiScaleBlock(dim, dim_out, heads, window, q_pool=i in stage_starts))
+            self.blocks.append(MultiScaleBlock(dim=dim, dim_out=dim_out, num_heads=heads, window_size=window,
+                                               q_pool=i in stage_starts))
             dim = dim_out
         self.channel_list = [self.blocks[i].dim_out for i in self.stage_ends[::-1]]
         self._pos_key, self._pos_cached = None, None

@@ -17,7 +17,7 @@ from .hiera import Hiera
 class FpnNeck(nn.Module):
     """1x1 lateral convs to d_model; top-down (nearest 2x upsample + sum) only into `top_down_levels`."""
 
-    def __init__(self, d_model: int, backbone_channel_list: Sequence[int], top_down_levels=(2, 3)):
+    def __init__(self, *, d_model: int, backbone_channel_list: Sequence[int], top_down_levels=(2, 3)):
         super().__init__()
         self.position_encoding = SinePositionEncoding2d(d_model)
         self.convs = nn.ModuleList()
@@ -45,7 +45,7 @@ class FpnNeck(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    def __init__(self, trunk: Hiera, neck: FpnNeck, scalp: int = 1):
+    def __init__(self, *, trunk: Hiera, neck: FpnNeck, scalp: int = 1):
         super().__init__()
         self.trunk = trunk
         self.neck = neck

@@ -25,7 +25,15 @@ class DecoderOutput(NamedTuple):
 
 
 class MaskDecoder(nn.Module):
-    def __init__(self, dim: int = 256, num_multimask: int = 3, stability_delta: float = 0.05,
+    """Prompt tokens + image features -> mask logits, IoU predictions, object score.
+
+    fast (default): the image is shared by all prompts (decoded PROMPT_CHUNK at a time) and the
+    upscaling runs per image token (`upscale`); plain: SAM's transposed convolutions on the whole
+    map (`upscale_plain`). The token-image attentions have their own fast and plain forms.
+    """
+    fast: bool = True
+
+    def __init__(self, *, dim: int = 256, num_multimask: int = 3, stability_delta: float = 0.05,
                  stability_thresh: float = 0.98, num_heads: int = 8, mlp_dim: int = 2048, iou_hidden_dim: int = 256):
         super().__init__()
         self.num_mask_tokens = num_multimask + 1
@@ -60,8 +68,8 @@ class MaskDecoder(nn.Module):
         tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
         keys = (image + dense).flatten(2).transpose(1, 2).contiguous()      # (1 or B, h*w, C)
         key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()           # (1, h*w, C)
-        skips = skip_tokens(high_res, h, w)
-        step = b if self.training else PROMPT_CHUNK
+        skips = skip_tokens(high_res, h, w) if self.fast else high_res
+        step = b if (self.training or not self.fast) else PROMPT_CHUNK
         parts = []
         for i in range(0, b, step):
             def part(t):
@@ -69,7 +77,8 @@ class MaskDecoder(nn.Module):
             hs, src = self.transformer(part(keys), key_pe, tokens[i:i + step])
             mask_tokens = hs[:, 2: 2 + self.num_mask_tokens]               # (b, 4, C)
             hyper = torch.stack([mlp(mask_tokens[:, k]) for k, mlp in enumerate(self.output_hypernetworks_mlps)], 1)
-            masks = self.upscale(src, hyper, [part(t) for t in skips], h, w)
+            upscale = self.upscale if self.fast else self.upscale_plain
+            masks = upscale(src, hyper, [part(t) for t in skips], h, w)
             parts.append((masks, self.iou_prediction_head(hs[:, 1]), mask_tokens, self.pred_obj_score_head(hs[:, 0])))
         masks, iou, mask_tokens, obj_score = (torch.cat(x) if len(parts) > 1 else x[0] for x in zip(*parts))
 
@@ -80,6 +89,23 @@ class MaskDecoder(nn.Module):
         else:
             masks_1, iou_1 = masks[:, :1], iou[:, :1]
         return DecoderOutput(masks_1, iou_1, mask_tokens[:, :1], obj_score)
+
+    def project_high_res(self, f0: torch.Tensor, f1: torch.Tensor) -> List[torch.Tensor]:
+        """The decoder's 1x1 projections of the stride-4 and stride-8 backbone features,
+        (B, C, 4h, 4w), (B, C, 2h, 2w) -> [s0 (B, C/8, 4h, 4w), s1 (B, C/4, 2h, 2w)]."""
+        return [self.conv_s0(f0), self.conv_s1(f1)]
+
+    def upscale_plain(self, src: torch.Tensor, hyper: torch.Tensor, high_res: List[torch.Tensor], h: int, w: int):
+        """SAM's upscaling as written: image tokens src (B, h*w, C) -> a (B, C, h, w) map -> two 2x2
+        transposed convolutions with the high-res skips s1, s0 added -> dot with the hypernetwork
+        weights hyper (B, M, C/8) at every pixel -> logits (B, M, 4h, 4w)."""
+        up1, ln, act1, up2, act2 = self.output_upscaling
+        s0, s1 = high_res
+        b, _, c = src.shape
+        x = src.transpose(1, 2).reshape(b, c, h, w)
+        x = act1(ln(up1(x) + s1))                                           # (B, C/4, 2h, 2w)
+        x = act2(up2(x) + s0)                                               # (B, C/8, 4h, 4w)
+        return (hyper @ x.flatten(2)).view(b, -1, 4 * h, 4 * w)
 
     def upscale(self, src: torch.Tensor, hyper: torch.Tensor, skips: List[torch.Tensor], h: int, w: int):
         """Image tokens src (B, h*w, C) and hypernetwork weights (B, M, C/8) -> logits (B, M, 4h, 4w).

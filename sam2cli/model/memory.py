@@ -64,7 +64,7 @@ class Fuser(nn.Module):
 
 
 class MemoryEncoder(nn.Module):
-    def __init__(self, in_dim: int = 256, out_dim: int = 64):
+    def __init__(self, *, in_dim: int = 256, out_dim: int = 64):
         super().__init__()
         self.mask_downsampler = MaskDownSampler(in_dim)
         self.pix_feat_proj = nn.Conv2d(in_dim, in_dim, kernel_size=1)
@@ -82,7 +82,7 @@ class MemoryEncoder(nn.Module):
 class MemoryAttentionLayer(nn.Module):
     """Pre-norm: self-attention (RoPE), cross-attention to memory (RoPE on spatial keys), FFN."""
 
-    def __init__(self, d_model: int = 256, kv_dim: int = 64, dim_feedforward: int = 2048):
+    def __init__(self, *, d_model: int = 256, kv_dim: int = 64, dim_feedforward: int = 2048):
         super().__init__()
         self.self_attn = RoPEAttention(d_model, 1)
         self.cross_attn_image = RoPEAttention(d_model, 1, kv_in_dim=kv_dim)
@@ -102,9 +102,10 @@ class MemoryAttentionLayer(nn.Module):
 
 
 class MemoryAttention(nn.Module):
-    def __init__(self, d_model: int = 256, kv_dim: int = 64, num_layers: int = 4, dim_feedforward: int = 2048):
+    def __init__(self, *, d_model: int = 256, kv_dim: int = 64, num_layers: int = 4, dim_feedforward: int = 2048):
         super().__init__()
-        self.layers = nn.ModuleList(MemoryAttentionLayer(d_model, kv_dim, dim_feedforward) for _ in range(num_layers))
+        self.layers = nn.ModuleList(MemoryAttentionLayer(d_model=d_model, kv_dim=kv_dim, dim_feedforward=dim_feedforward)
+                                    for _ in range(num_layers))
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, curr: torch.Tensor, curr_pos: torch.Tensor, memory: torch.Tensor,

@@ -34,7 +34,7 @@ class RandomFourierEncoding(nn.Module):
 
 
 class PromptEncoder(nn.Module):
-    def __init__(self, embed_dim: int, image_size: int, backbone_stride: int = 16, mask_in_chans: int = 16):
+    def __init__(self, *, embed_dim: int, image_size: int, backbone_stride: int = 16, mask_in_chans: int = 16):
         super().__init__()
         self.embed_dim = embed_dim
         self.image_size = image_size

@@ -61,20 +61,25 @@ class SAM2Model(nn.Module):
         super().__init__()
         self.cfg = cfg
         t, d, m = cfg.trunk, cfg.d_model, cfg.mem_dim
-        trunk = Hiera(t.embed_dim, t.num_heads, t.stages, t.global_att_blocks, t.window_spec,
-                      t.window_pos_embed_bkg_spatial_size)
-        self.image_encoder = ImageEncoder(trunk, FpnNeck(d, t.channel_list, cfg.fpn_top_down_levels))
-        self.memory_attention = MemoryAttention(d, m, cfg.memory_attention_layers, cfg.memory_attention_ffn)
-        self.memory_encoder = MemoryEncoder(d, m)
+        trunk = Hiera(embed_dim=t.embed_dim, num_heads=t.num_heads, stages=t.stages,
+                      global_att_blocks=t.global_att_blocks, window_spec=t.window_spec,
+                      window_pos_embed_bkg_spatial_size=t.window_pos_embed_bkg_spatial_size)
+        neck = FpnNeck(d_model=d, backbone_channel_list=t.channel_list, top_down_levels=cfg.fpn_top_down_levels)
+        self.image_encoder = ImageEncoder(trunk=trunk, neck=neck)
+        self.memory_attention = MemoryAttention(d_model=d, kv_dim=m, num_layers=cfg.memory_attention_layers,
+                                                dim_feedforward=cfg.memory_attention_ffn)
+        self.memory_encoder = MemoryEncoder(in_dim=d, out_dim=m)
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(cfg.num_maskmem, 1, 1, m))
         self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, d))
         self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, d))
         self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
         self.no_obj_ptr = nn.Parameter(torch.zeros(1, d))
         self.no_obj_embed_spatial = nn.Parameter(torch.zeros(1, m)) if cfg.no_obj_embed_spatial else None
-        self.sam_prompt_encoder = PromptEncoder(d, cfg.image_size, cfg.backbone_stride)
-        self.sam_mask_decoder = MaskDecoder(d, 3, cfg.stability_delta, cfg.stability_thresh, cfg.decoder_heads,
-                                            cfg.decoder_mlp_dim, cfg.iou_head_hidden_dim)
+        self.sam_prompt_encoder = PromptEncoder(embed_dim=d, image_size=cfg.image_size,
+                                                backbone_stride=cfg.backbone_stride)
+        self.sam_mask_decoder = MaskDecoder(dim=d, num_multimask=3, stability_delta=cfg.stability_delta,
+                                            stability_thresh=cfg.stability_thresh, num_heads=cfg.decoder_heads,
+                                            mlp_dim=cfg.decoder_mlp_dim, iou_hidden_dim=cfg.iou_head_hidden_dim)
         self.obj_ptr_proj = MLP(d, d, d, 3)
         self.obj_ptr_tpos_proj = nn.Linear(d, m) if cfg.proj_tpos_enc_in_obj_ptrs else nn.Identity()
         for p in (self.maskmem_tpos_enc, self.no_mem_embed, self.no_mem_pos_enc, self.no_obj_ptr,
@@ -90,14 +95,17 @@ class SAM2Model(nn.Module):
     def set_image_size(self, size: int) -> None:
         """Run at another input size (a multiple of 16*window size, e.g. 256, 512, 1024)."""
         self.sam_prompt_encoder.image_size = int(size)
+        self.cfg = self.cfg.with_image_size(size)  # cfg stays the truth about the running model
 
     # ------------------------------------------------------------------ image
     def encode_image(self, x: torch.Tensor) -> ImageFeatures:
-        """Normalised (B, 3, S, S) images -> features; conv_s0/conv_s1 are applied here, once."""
+        """Normalised (B, 3, S, S) images -> features."""
         out = self.image_encoder(x)
         f0, f1, top = out["backbone_fpn"]
-        return ImageFeatures(self.sam_mask_decoder.conv_s0(f0), self.sam_mask_decoder.conv_s1(f1),
-                             top, out["vision_pos_enc"][-1])
+        # conv_s0/conv_s1 are the mask decoder's own layers; they depend on the image alone, so
+        # they run once here and every prompt (and tracked frame) reuses their output.
+        s0, s1 = self.sam_mask_decoder.project_high_res(f0, f1)
+        return ImageFeatures(s0, s1, top, out["vision_pos_enc"][-1])
 
     def decode(self, image: torch.Tensor, high_res: Sequence[torch.Tensor],
                coords: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,

@@ -51,8 +51,9 @@ class TokenImageAttention(Attention):
     into the token side (exact up to rounding): the image tokens are multiplied by (h*T, C) matrices
     made from the tokens instead of by the (inner, C) projections. This halves the work on the
     image tokens, lets the softmax run along the long axis, and skips the head transposes.
-    More tokens than that use plain attention.
+    More tokens than that, or fast=False, use plain attention.
     """
+    fast: bool = True
 
     def _head_weights(self, proj: nn.Linear) -> torch.Tensor:
         return proj.weight.view(self.num_heads, -1, proj.in_features)     # (h, d, C)
@@ -66,12 +67,12 @@ class TokenImageAttention(Attention):
         return torch.einsum("bthd,hdc->bhtc", x, weights).reshape(b, self.num_heads * t, -1)
 
     def _folds(self, t: int) -> bool:
-        return self.num_heads * t < self.q_proj.out_features
+        return self.fast and self.num_heads * t < self.q_proj.out_features
 
     def tokens_to_image(self, tokens: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor) -> torch.Tensor:
         """tokens (B, T, C) attend to image tokens (1 or B, N, C) -> (B, T, C)."""
         b, t, _ = tokens.shape
-        if not self._folds(t):
+        if not self._folds(t):  # plain: softmax(q k^T / sqrt(d)) v per head, as Attention computes it
             return self(tokens, image_k, image_v)
         h = self.num_heads
         a = self._fold(self.q_proj(tokens), self._head_weights(self.k_proj))
@@ -83,7 +84,7 @@ class TokenImageAttention(Attention):
     def image_to_tokens(self, image_q: torch.Tensor, tokens_k: torch.Tensor, tokens_v: torch.Tensor) -> torch.Tensor:
         """image tokens (1 or B, N, C) attend to tokens (B, T, C) -> (B, N, C)."""
         b, t, _ = tokens_k.shape
-        if not self._folds(t):
+        if not self._folds(t):  # plain
             return self(image_q, tokens_k, tokens_v)
         h = self.num_heads
         q_weights = torch.cat([self._head_weights(self.q_proj), self.q_proj.bias.view(h, -1, 1)], -1)
