@@ -78,11 +78,6 @@ class VideoReader(FrameReader):
     def fps(self) -> Optional[float]:
         return float(self._rate) / self.vid_stride if self._rate else None
 
-    @property
-    def source_fps(self) -> Optional[float]:
-        """The video's own average frame rate (before ``vid_stride``)."""
-        return float(self._rate) if self._rate else None
-
     def path_of(self, i: int) -> str:
         self._check_index(i)
         return str(self.path)
