@@ -261,3 +261,20 @@ def test_webcam_frames_are_rgb_strided_and_the_same_for_predict_and_track(monkey
     monkeypatch.setattr(streams.cv2, "VideoCapture", lambda i: _FakeCamera(i, opened=False))
     with pytest.raises(SAM2Error, match="cannot open webcam 0: check the camera index"):
         list(open_source(0))
+
+
+def test_max_frames_keeps_the_first_frames_of_each_video(tmp_path: Path, video: Path, monkeypatch) -> None:
+    """After vid_stride, per video (still images are not counted), and on a stream too."""
+    src = open_source(str(video), vid_stride=5, max_frames=2)
+    assert len(src) == 2 and [f.index for f in src] == [0, 5]
+    _write_image(tmp_path / "a.png", 10)
+    (tmp_path / "b.mp4").write_bytes(video.read_bytes())
+    (tmp_path / "c.mp4").write_bytes(video.read_bytes())
+    src = open_source(tmp_path, max_frames=1)
+    assert len(src) == 3 and [(Path(f.path).name, f.index) for f in src] == [("a.png", 0), ("b.mp4", 0),
+                                                                              ("c.mp4", 0)]
+    from sam2cli.io import streams
+    monkeypatch.setattr(streams.cv2, "VideoCapture", _FakeCamera)
+    assert [f.index for f in open_source(0, vid_stride=3, max_frames=2)] == [0, 3]
+    with pytest.raises(UsageError, match="max_frames must be an integer >= 1"):
+        open_source(str(video), max_frames=0)
