@@ -375,3 +375,12 @@ def test_demo_model_keeps_its_quality_through_onnx(demo_folder, tmp_path):
     (tj, _, _), (oj, hidden, _) = track_one_click(0, tmp_path / "t"), track_one_click(0, tmp_path / "o", model=str(demo_folder))
     print(f"demo tracking J through ONNX Runtime {oj:.4f} (PyTorch {tj:.4f})")
     assert abs(oj - tj) <= 0.005 and all(hidden)
+
+
+def test_missing_gpu_provider_names_the_package(demo_folder, capsys, tmp_path):
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    code, out, err = run_cli(capsys, "predict", f"model={demo_folder}", "device=cuda", f"source={SAMPLE}",
+                             "points=[[150,170]]", "labels=[1]", f"project={tmp_path}")
+    assert code == 1 and len(err) == 1 and "pip install onnxruntime-gpu" in err[0]

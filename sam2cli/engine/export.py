@@ -80,9 +80,14 @@ def trace_graph(name: str, spec: Dict[str, Any], path: Path, opset: int) -> None
 
 def quantize_int8(path: Path) -> None:
     """Dynamic int8 quantisation of the graph's matmuls with constant weights, in place."""
+    import logging
     from onnxruntime.quantization import QuantType, quantize_dynamic
     tmp = path.with_name(path.stem + ".int8.onnx")
-    quantize_dynamic(str(path), str(tmp), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    logging.disable(logging.WARNING)  # its advice to pre-process the graph is not the user's business
+    try:
+        quantize_dynamic(str(path), str(tmp), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     tmp.replace(path)
 
 

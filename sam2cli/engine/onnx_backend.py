@@ -36,7 +36,7 @@ OUTPUTS = {
 }
 
 
-def providers_for(device) -> List[str]:
+def providers_for(device) -> list:
     """ONNX Runtime execution providers for a `device=` value: '' (auto) takes CUDA when the
     installed onnxruntime has it, else the CPU; cpu; cuda / cuda:N / N; tensorrt (TensorRT, then
     CUDA). A missing GPU provider is one line naming the package to install."""
@@ -53,7 +53,10 @@ def providers_for(device) -> List[str]:
         raise SAM2Error(f"device={device} needs ONNX Runtime's CUDA provider, which the installed onnxruntime "
                         "lacks: pip uninstall -y onnxruntime && pip install onnxruntime-gpu")
     if dev != "tensorrt":
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        index = dev.split(":")[-1] if ":" in dev else (dev if dev.isdigit() else "0")
+        if not index.isdigit():
+            raise UsageError(f"device={device} is not a CUDA device: use cuda, cuda:N or N")
+        return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
     if "TensorrtExecutionProvider" not in available:
         raise SAM2Error("device=tensorrt needs ONNX Runtime's TensorRT provider: pip install onnxruntime-gpu tensorrt")
     return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
