@@ -384,3 +384,18 @@ def test_missing_gpu_provider_names_the_package(demo_folder, capsys, tmp_path):
     code, out, err = run_cli(capsys, "predict", f"model={demo_folder}", "device=cuda", f"source={SAMPLE}",
                              "points=[[150,170]]", "labels=[1]", f"project={tmp_path}")
     assert code == 1 and len(err) == 1 and "pip install onnxruntime-gpu" in err[0]
+
+
+def test_segment_everything_through_onnx(demo_folder):
+    """No prompt: the 8x8 grid of single clicks decoded in batches, filtered and NMS'd the same way."""
+    from sam2cli import SAM
+    from sam2cli.engine.everything import generate_masks
+    from test_demo_model import EVERYTHING_PARAMS, scene_images
+    image = scene_images(1)[0][0]
+    outs = []
+    for model in (SAM("sam2_demo.pt", device="cpu"), SAM(str(demo_folder), device="cpu")):
+        model.predictor.set_image(image)
+        outs.append(generate_masks(model.predictor, image, image_is_set=True, points_per_side=8, **EVERYTHING_PARAMS))
+    (a, sa), (b, sb) = outs
+    assert len(a) == len(b) > 0 and np.abs(sa - sb).max() <= IOU_TOL
+    assert min(mask_iou(x, y) for x, y in zip(a, b)) >= 0.999
