@@ -252,7 +252,8 @@ def test_tracking_through_onnx(tiny, frames_dir, script):
     assert [(f, ids) for f, ids, _ in results[0]] == [(f, ids) for f, ids, _ in results[1]]
     for (_, _, a), (_, _, b) in zip(*results):
         ious += [mask_iou((a[k, 0] > 0).numpy(), (b[k, 0] > 0).numpy()) for k in range(a.shape[0])]
-    print(f"tracking through ONNX Runtime: {len(ious)} frame-objects, mean IoU {np.mean(ious):.6f}, min {min(ious):.6f}")
+    print(f"tracking through ONNX Runtime: {len(ious)} frame-objects, mean IoU {np.mean(ious):.6f}, "
+          f"min {min(ious):.6f}")
     assert np.mean(ious) >= 0.995 and min(ious) >= 0.98
 
 
@@ -372,7 +373,8 @@ def test_demo_model_keeps_its_quality_through_onnx(demo_folder, tmp_path):
           f"box {np.mean(ob):.4f} ({np.mean(tb):.4f})")
     assert abs(np.mean(oc) - np.mean(tc)) <= 0.005 and abs(np.mean(ob) - np.mean(tb)) <= 0.005
     (tmp_path / "t").mkdir(), (tmp_path / "o").mkdir()
-    (tj, _, _), (oj, hidden, _) = track_one_click(0, tmp_path / "t"), track_one_click(0, tmp_path / "o", model=str(demo_folder))
+    (tj, _, _) = track_one_click(0, tmp_path / "t")
+    (oj, hidden, _) = track_one_click(0, tmp_path / "o", model=str(demo_folder))
     print(f"demo tracking J through ONNX Runtime {oj:.4f} (PyTorch {tj:.4f})")
     assert abs(oj - tj) <= 0.005 and all(hidden)
 

@@ -51,7 +51,8 @@ def graph_specs(net: SAM2Model) -> Dict[str, Dict[str, Any]]:
         "decoder": dict(
             module=DecoderGraph(net),
             # 2 objects of 3 points (a box and its padding point), with mask inputs: no axis is 1
-            args=(top, torch.randn(1, c // 8, 4 * h, 4 * h, generator=g), torch.randn(1, c // 4, 2 * h, 2 * h, generator=g),
+            args=(top, torch.randn(1, c // 8, 4 * h, 4 * h, generator=g),
+                  torch.randn(1, c // 4, 2 * h, 2 * h, generator=g),
                   torch.rand(2, 3, 2, generator=g) * s, torch.tensor([[2, 3, -1], [1, 0, -1]], dtype=torch.int32),
                   torch.randn(2, 1, 4 * h, 4 * h, generator=g), torch.ones(1)),
             axes={"coords": points, "labels": points, "mask_input": {0: "masks"}, "masks": objects, "iou": objects,
@@ -114,7 +115,7 @@ def check_options(opts: ExportOptions) -> None:
     if not MIN_OPSET <= int(opts.opset) <= MAX_OPSET:
         raise UsageError(f"opset={opts.opset} is out of range: must be between {MIN_OPSET} and {MAX_OPSET}")
     try:
-        import onnx  # noqa: F401  (the exporter writes through it)
+        import onnx  # noqa: F401  (the int8 quantiser reads and writes graphs with it)
         import onnxruntime  # noqa: F401
     except ImportError as e:
         raise SAM2Error(f"export needs {e.name}: pip install 'sam2cli[onnx]' (onnx and onnxruntime)") from e

@@ -9,7 +9,7 @@ Host tensors live on the CPU; ONNX Runtime moves data to its device (CUDA provid
 """
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
