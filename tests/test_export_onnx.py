@@ -401,3 +401,22 @@ def test_segment_everything_through_onnx(demo_folder):
     (a, sa), (b, sb) = outs
     assert len(a) == len(b) > 0 and np.abs(sa - sb).max() <= IOU_TOL
     assert min(mask_iou(x, y) for x, y in zip(a, b)) >= 0.999
+
+
+@pytest.mark.slow
+def test_full_size_tiny(tiny_ckpt, tmp_path):
+    """SAM 2.1 tiny at its own 1024 px: every graph within the limits, and the image predictor."""
+    from sam2cli.engine.export import ExportOptions, export_onnx
+    from sam2cli.engine.export_check import check_export
+    folder = export_onnx(ExportOptions(model=str(tiny_ckpt), output=str(tmp_path / "t1024")), log=lambda s: None)
+    net, onnx = load_model(tiny_ckpt, "cpu")[0], load_model(folder, "cpu")[0]
+    worst = check_export(net, folder)
+    assert worst["decoder"]["iou"] <= IOU_TOL
+    assert max(v for d in worst.values() for v in d.values()) <= LOGITS_TOL, worst
+    image = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    ours, theirs = ImagePredictor(net), ImagePredictor(onnx)
+    ours.set_image(image)
+    theirs.set_image(image)
+    for kw in PREDICT_CASES.values():
+        a, b = ours.predict(multimask_output=False, **kw)[0], theirs.predict(multimask_output=False, **kw)[0]
+        assert min(mask_iou(x, y) for x, y in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))) >= 0.999
