@@ -420,3 +420,40 @@ def test_full_size_tiny(tiny_ckpt, tmp_path):
     for kw in PREDICT_CASES.values():
         a, b = ours.predict(multimask_output=False, **kw)[0], theirs.predict(multimask_output=False, **kw)[0]
         assert min(mask_iou(x, y) for x, y in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))) >= 0.999
+
+
+def test_sam2_0_memory_graphs(tmp_path):
+    """SAM 2.0's settings (no pointer temporal encoding, no no-object spatial embedding) traced
+    into the memory graphs: the same results as the PyTorch model."""
+    import onnxruntime as ort
+    from sam2cli.engine.export import graph_specs, trace_graph
+    from sam2cli.engine.onnx_backend import INPUTS
+    from sam2cli.model.registry import get_config
+    from sam2cli.model.sam2 import SAM2Model
+    torch.manual_seed(2)
+    net = SAM2Model(get_config("sam2_hiera_t").with_image_size(SIZE)).eval()
+    net.set_image_size(SIZE)
+    assert not net.cfg.add_tpos_enc_to_obj_ptrs and net.no_obj_embed_spatial is None
+    specs = graph_specs(net)
+    g = torch.Generator().manual_seed(3)
+    f = net.encode_image(torch.randn(1, 3, SIZE, SIZE, generator=g))
+    with torch.no_grad():
+        for name in ("memory_encoder", "memory_attention"):
+            trace_graph(name, specs[name], tmp_path / f"{name}.onnx", 17)
+        logits, score = torch.randn(1, 1, SIZE, SIZE, generator=g) * 4, torch.tensor([[-1.0]])
+        mem = net.encode_memory(f.top, logits, score, from_points=False)
+        enc = ort.InferenceSession(str(tmp_path / "memory_encoder.onnx"), providers=["CPUExecutionProvider"])
+        assert [i.name for i in enc.get_inputs()] == INPUTS["memory_encoder"]  # none dropped as unused
+        feats, _ = enc.run(None, {"pix_feat": f.top.numpy(), "mask_logits": logits.numpy(),
+                                  "obj_score": score.numpy(), "binarize": np.zeros(1, np.float32)})
+        close(mem.features, torch.from_numpy(feats), LOGITS_TOL)
+        ptrs = [(0, torch.randn(1, 256, generator=g)), (3, torch.randn(1, 256, generator=g))]
+        want = net.condition_on_memory(f, [(0, mem), (2, mem)], ptrs, 15)
+        att = ort.InferenceSession(str(tmp_path / "memory_attention.onnx"), providers=["CPUExecutionProvider"])
+        assert [i.name for i in att.get_inputs()] == INPUTS["memory_attention"]
+        got = att.run(None, {"top": f.top.numpy(), "top_pos": f.top_pos.numpy(),
+                             "mem": torch.stack([mem.features] * 2, 1).numpy(),
+                             "mem_pos": torch.stack([mem.pos] * 2, 1).numpy(),
+                             "mem_tpos": np.array([6, 1]), "ptrs": torch.stack([p for _, p in ptrs], 1).numpy(),
+                             "ptr_pos": np.array([0, 3 / 15], np.float32)})[0]
+    close(want, torch.from_numpy(got), LOGITS_TOL)

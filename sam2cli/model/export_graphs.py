@@ -115,11 +115,11 @@ class MemoryEncoderGraph(nn.Module):
         mask = torch.where(binarize > 0, (mask_logits > 0).float(), torch.sigmoid(mask_logits))
         mask = mask * cfg.sigmoid_scale_for_mem_enc + cfg.sigmoid_bias_for_mem_enc
         out = self.model.memory_encoder(pix_feat, mask)
-        feats = out["features"]
-        if self.model.no_obj_embed_spatial is not None:
-            absent = (obj_score <= 0).float()[..., None, None]                        # (1, 1, 1, 1)
-            feats = feats + absent * self.model.no_obj_embed_spatial[..., None, None]
-        return feats, out["pos"]
+        spatial = self.model.no_obj_embed_spatial                                     # (1, m); 2.0: none,
+        if spatial is None:  # so add zeros: obj_score stays an input (an unused one would be dropped)
+            spatial = torch.zeros(1, self.model.cfg.mem_dim)
+        absent = (obj_score <= 0).float()[..., None, None]                            # (1, 1, 1, 1)
+        return out["features"] + absent * spatial[..., None, None], out["pos"]
 
 
 def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
