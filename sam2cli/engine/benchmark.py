@@ -246,19 +246,17 @@ def model_names(value) -> List[str]:
     return names
 
 
+def random_model(cfg) -> torch.nn.Module:
+    """A config's architecture with random weights (seeded): timing does not depend on them."""
+    from sam2cli.model.sam2 import SAM2Model
+    torch.manual_seed(0)
+    return SAM2Model(cfg)
+
+
 def load(name: str, device: torch.device, imgsz: Optional[int]):
     """(model, checkpoint path or None): a config name gives random weights, anything else loads."""
-    from sam2cli.model.registry import get_config, registry
     from .loader import load_model
-    if not Path(name).expanduser().is_file() and (name in registry() or name.endswith((".yaml", ".yml"))):
-        from sam2cli.model.sam2 import SAM2Model
-        torch.manual_seed(0)
-        model = SAM2Model(get_config(name))
-        if imgsz and imgsz != model.image_size:
-            model.set_image_size(imgsz)
-        return model.to(device).eval(), None
-    model, path = load_model(name, device, imgsz)
-    return model, path
+    return load_model(name, device, imgsz, from_config=random_model)
 
 
 def measure(impl, image: np.ndarray, clip: Path, args: Dict[str, Any], device: torch.device,

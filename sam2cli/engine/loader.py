@@ -2,12 +2,13 @@
 SAM2Model, a folder written by `sam2 export format=onnx` the ONNX Runtime backend (OnnxSAM2)."""
 
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 
 from sam2cli.errors import SAM2Error
-from sam2cli.model.registry import registry
+from sam2cli.model.config import ModelConfig
+from sam2cli.model.registry import get_config, registry
 from sam2cli.io.onnx_folder import MANIFEST, is_export_folder
 from sam2cli.io.weights import resolve_weights
 from sam2cli.model.checkpoint import build_model
@@ -15,10 +16,22 @@ from sam2cli.model.sam2 import SAM2Model
 from .device import select_device
 
 
-def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None) -> Tuple[SAM2Model, Path]:
-    """Resolve (path, weights dir, download), detect the variant from the tensors, load strictly.
-    An export folder is verified (SHA-256 of every graph) and opened in ONNX Runtime."""
+def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None, *,
+               from_config: Optional[Callable[[ModelConfig], SAM2Model]] = None
+               ) -> Tuple[SAM2Model, Optional[Path]]:
+    """The one loader: what `model=` names -> (model on device in eval mode, its file or None).
+
+    A checkpoint is resolved (path, weights dir, download), its variant detected from the tensors
+    and loaded strictly. An export folder is verified (SHA-256 of every graph) and opened in ONNX
+    Runtime. A config name (`sam2.1_hiera_t`, or a model .yaml) is built by `from_config` where the
+    caller allows one: random weights for benchmarks, a from-scratch init for training."""
     text = str(model).strip()  # "" is left to resolve_weights: "no model given"
+    if from_config is not None and (text.endswith((".yaml", ".yml")) or (
+            text in registry() and not Path(text).expanduser().is_file())):
+        net = from_config(get_config(text))
+        if imgsz and imgsz != net.image_size:
+            net.set_image_size(imgsz)
+        return net.to(select_device(device)).eval(), None
     if text:
         given = Path(text).expanduser()
         if is_export_folder(given):

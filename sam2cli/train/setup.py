@@ -7,9 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from sam2cli.errors import UsageError
-from sam2cli.model.registry import get_config, registry
-from sam2cli.io.weights import resolve_weights
-from sam2cli.model.checkpoint import build_model
+from sam2cli.engine.loader import load_model
+from sam2cli.model.config import ModelConfig
 from sam2cli.model.sam2 import SAM2Model
 from .scratch_init import init_for_scratch
 
@@ -28,18 +27,21 @@ def load_train_model(args: Dict[str, Any], device) -> Tuple[SAM2Model, int, Opti
         state = torch.load(last, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "epoch" not in state:
             raise UsageError(f"{last} is not a sam2cli training checkpoint (no epoch); use model= to fine-tune it")
-        model = build_model(None, last, registry().values()).to(device)
+        model, _ = load_model(last, device)
         state["run_dir"] = str(last.parent.parent)
         return model, int(state["epoch"]) + 1, state
-    name = str(args["model"])
-    if name.endswith((".yaml", ".yml")) or (not Path(name).suffix == ".pt" and name in registry()):
-        model = SAM2Model(get_config(name))  # from scratch
-        init_for_scratch(model)
-    else:
-        model = build_model(None, resolve_weights(name), registry().values())
-    if args.get("imgsz") and args["imgsz"] != model.image_size:
-        model.set_image_size(args["imgsz"])
-    return model.to(device), 0, None
+    model, _ = load_model(args["model"], device, args.get("imgsz"), from_config=scratch_model)
+    if not isinstance(model, SAM2Model):
+        raise UsageError(f"model={args['model']} is an ONNX export, which cannot be trained; "
+                         "fine-tune the checkpoint it was exported from")
+    return model, 0, None
+
+
+def scratch_model(cfg: ModelConfig) -> SAM2Model:
+    """A config's architecture, initialised to be trained from scratch."""
+    model = SAM2Model(cfg)
+    init_for_scratch(model)
+    return model
 
 
 def open_splits(args: Dict[str, Any]):
