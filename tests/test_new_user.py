@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sam2cli.cli.app import main
+from media import write_mp4
 
 DEMO = str(Path(__file__).resolve().parents[1] / "weights" / "sam2_demo.pt")
 EVERYTHING_FAST = ["points_per_side=4", "pred_iou_thresh=0.0", "stability_score_thresh=0.0"]
@@ -24,16 +25,7 @@ def scene(i: int = 0, w: int = 192, h: int = 160) -> np.ndarray:
 
 
 def write_clip(path: Path, n: int = 30) -> Path:
-    c = av.open(str(path), "w")
-    s = c.add_stream("libx264", rate=10)
-    s.width, s.height, s.pix_fmt = 192, 160, "yuv420p"
-    for i in range(n):
-        for p in s.encode(av.VideoFrame.from_ndarray(scene(i), format="rgb24")):
-            c.mux(p)
-    for p in s.encode():
-        c.mux(p)
-    c.close()
-    return path
+    return write_mp4(path, (scene(i) for i in range(n)))
 
 
 @pytest.fixture(scope="module")

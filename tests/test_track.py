@@ -13,21 +13,17 @@ import pytest
 
 from sam2cli.cli.app import main
 from sam2cli.io.mask_pngs import read_palette_png
+from media import write_mp4
+
+
+def moving_disc(i: int, w: int = 96, h: int = 64) -> np.ndarray:
+    img = np.full((h, w, 3), (60, 100, 60), np.uint8)
+    cv2.circle(img, (10 + (i * 3) % (w - 20), h // 2), 10, (230, 30, 30), -1)
+    return img
 
 
 def write_video(path: Path, n: int, w: int = 96, h: int = 64) -> Path:
-    c = av.open(str(path), "w")
-    s = c.add_stream("libx264", rate=10)
-    s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-    for i in range(n):
-        img = np.full((h, w, 3), (60, 100, 60), np.uint8)
-        cv2.circle(img, (10 + (i * 3) % (w - 20), h // 2), 10, (230, 30, 30), -1)
-        for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-            c.mux(p)
-    for p in s.encode():
-        c.mux(p)
-    c.close()
-    return path
+    return write_mp4(path, (moving_disc(i, w, h) for i in range(n)))
 
 
 @pytest.fixture(scope="module")
