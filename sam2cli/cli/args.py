@@ -28,8 +28,8 @@ _WORDS = {"true": True, "false": False, "null": None, "none": None}
 NULLABLE_TYPES: dict[str, type] = {
     "source": str, "cfg": str, "format": str, "masks": str, "prompts": str, "name": str,
     "data": str, "output_dir": str, "shard": str, "max_frames": int, "imgsz": int, "output": str,
+    "task": str,
 }
-NULLABLE_TYPES["task"] = str  # sam2 val
 # Text keys that also take a list, kept as one comma-joined text (train's data=[images.yaml,videos/]).
 JOINED = {"data"}
 # Keys that take one value, or a list of them: one per `data=` entry (train's batch=[4,16]).
