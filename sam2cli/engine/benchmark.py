@@ -49,7 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sam2cli.errors import UsageError
-from .device import cpu_capability, cpu_has_fast_bf16, precision_name
+from .device import cpu_description, precision_name
 from .timing import PeakMemory, sync_device, encoder_gflops, median_ms
 
 FIGURES = ("size_mb", "params_m", "gflops", "embed_ms", "decode_ms", "everything_ms", "track1_ms",
@@ -299,7 +299,7 @@ def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compa
                            "size_mb": None if path is None else Path(path).stat().st_size / 1e6}
     image = synthetic_frame(0)
     if device.type == "cpu":
-        row["cpu"] = cpu_capability() + ("+bf16" if cpu_has_fast_bf16() else "")
+        row["cpu"] = cpu_description()
     log(f"[bold]{name}[/] ({model.cfg.name}, {row['weights']}) on {device}{' ' + row['cpu'] if 'cpu' in row else ''}, "
         f"imgsz={imgsz}, half={half} -> {row['precision']}")
     ours = measure(Ours(model, half, multimask), image, clip, args, device, log)

@@ -68,6 +68,11 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
+def cpu_description() -> str:
+    """'AVX2, no native bf16' / 'AVX512, native bf16': what `sam2 info` and benchmarks print."""
+    return cpu_capability() + (", native bf16" if cpu_has_fast_bf16() else ", no native bf16")
+
+
 _warned_fp32 = False
 
 

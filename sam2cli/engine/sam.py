@@ -18,7 +18,7 @@ import numpy as np
 
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
-from .device import cpu_capability, cpu_has_fast_bf16, precision_name
+from .device import cpu_description, precision_name
 from .everything import GENERATOR_PARAMS
 from .image_predictor import ImagePredictor
 from .loader import count_params, load_model
@@ -62,7 +62,7 @@ class SAM:
             "device": str(self.device), "half": self.half, "precision": precision_name(self.device, self.half),
         }
         if self.device.type == "cpu":
-            info["cpu"] = cpu_capability() + (", native bf16" if cpu_has_fast_bf16() else ", no native bf16")
+            info["cpu"] = cpu_description()
         if verbose:
             where = f"{info['device']} ({info['cpu']})" if "cpu" in info else info["device"]
             print(f"SAM {cfg.version} {cfg.name}: {info['params_m']}M parameters, {info['file_mb']} MB, "
