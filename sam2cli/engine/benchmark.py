@@ -50,6 +50,7 @@ from rich.table import Table
 
 from sam2cli.errors import UsageError
 from .device import cpu_description, precision_name
+from .loader import load_model, size_mb
 from .timing import PeakMemory, sync_device, encoder_gflops, median_ms
 
 FIGURES = ("size_mb", "params_m", "gflops", "embed_ms", "decode_ms", "everything_ms", "track1_ms",
@@ -255,7 +256,6 @@ def random_model(cfg) -> torch.nn.Module:
 
 def load(name: str, device: torch.device, imgsz: Optional[int]):
     """(model, checkpoint path or None): a config name gives random weights, anything else loads."""
-    from .loader import load_model
     return load_model(name, device, imgsz, from_config=random_model)
 
 
@@ -296,7 +296,7 @@ def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compa
                            "device": str(device), "imgsz": imgsz, "half": half,
                            "precision": precision_name(device, half), "runs": int(args["runs"]),
                            "warmup": int(args["warmup"]), "points_per_side": int(args["points_per_side"]),
-                           "size_mb": None if path is None else Path(path).stat().st_size / 1e6}
+                           "size_mb": None if path is None else size_mb(path)}
     image = synthetic_frame(0)
     if device.type == "cpu":
         row["cpu"] = cpu_description()

@@ -60,6 +60,13 @@ def check_not_onnx(given: Path) -> None:
                         "written by `sam2 export model=<checkpoint> format=onnx`")
 
 
+def size_mb(path: Path) -> float:
+    """A checkpoint's size, or an export folder's (all its files), in MB."""
+    path = Path(path)
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files) / 1e6
+
+
 def count_params(model: torch.nn.Module) -> int:
     """Parameters of the model (an ONNX export: of the model it was exported from)."""
     exported = getattr(model, "num_params", None)

@@ -21,7 +21,7 @@ from sam2cli.io.image import load_image
 from .device import cpu_description, precision_name
 from .everything import GENERATOR_PARAMS
 from .image_predictor import ImagePredictor
-from .loader import count_params, load_model
+from .loader import count_params, load_model, size_mb
 from sam2cli.core.prompts import normalize_prompts
 from sam2cli.core.results import Results
 
@@ -57,7 +57,7 @@ class SAM:
         cfg = self.model.cfg
         info = {
             "model": cfg.name, "version": cfg.version, "file": str(self.ckpt_path),
-            "file_mb": round(self.ckpt_path.stat().st_size / 1e6, 1),
+            "file_mb": round(size_mb(self.ckpt_path), 1),
             "params_m": round(count_params(self.model) / 1e6, 2), "imgsz": self.model.image_size,
             "device": str(self.device), "half": self.half, "precision": precision_name(self.device, self.half),
         }
