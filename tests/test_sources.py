@@ -1,4 +1,4 @@
-"""Tests for sam2cli.io.sources (tiny images and a 12-frame 64x48 video made in tmp_path)."""
+"""Tests for sam2cli.io.sources, predict's view (tiny images and a 12-frame 64x48 video made in tmp_path)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from sam2cli.io.sources import (
     URLSource,
     WebcamSource,
     is_video_file,
-    iter_frame_folder,
     list_frame_folder,
+    open_frames,
     open_source,
     probe_video,
 )
@@ -205,7 +205,7 @@ def test_frame_folder_numeric_order(tmp_path: Path) -> None:
     for i, name in enumerate(["10.jpg", "0.jpg", "2.jpg"]):
         _write_image(tmp_path / name, 50 * (i + 1))
     assert [p.name for p in list_frame_folder(tmp_path)] == ["0.jpg", "2.jpg", "10.jpg"]
-    frames = list(iter_frame_folder(tmp_path))
+    frames = list(open_frames(tmp_path).frames())
     assert [Path(f.path).name for f in frames] == ["0.jpg", "2.jpg", "10.jpg"]
     assert [f.index for f in frames] == [0, 1, 2] and all(f.is_video for f in frames)
 
@@ -249,7 +249,6 @@ class _FakeCamera:
 
 def test_webcam_frames_are_rgb_strided_and_the_same_for_predict_and_track(monkeypatch) -> None:
     from sam2cli.io import streams
-    from sam2cli.io.video_reader import open_frames
     monkeypatch.setattr(streams.cv2, "VideoCapture", _FakeCamera)
     frames = list(open_source(0, vid_stride=3))
     assert [f.index for f in frames] == [0, 3, 6] and frames[0].fps == 30.0 and frames[0].is_video
@@ -278,3 +277,67 @@ def test_max_frames_keeps_the_first_frames_of_each_video(tmp_path: Path, video: 
     assert [f.index for f in open_source(0, vid_stride=3, max_frames=2)] == [0, 3]
     with pytest.raises(UsageError, match="max_frames must be an integer >= 1"):
         open_source(str(video), max_frames=0)
+
+
+# ---------------------------------------------------------------------------- one layer, two views
+
+
+def test_predict_and_track_views_share_one_frame_index_convention(video: Path) -> None:
+    """Position i of track's reader is original frame i * vid_stride, the Frame.index predict yields."""
+    streamed = list(open_source(video, vid_stride=3))
+    with open_frames(video, vid_stride=3) as reader:
+        positions = [(i, img) for i, img in reader]
+        records = list(reader.frames())
+    assert [f.index for f in streamed] == [i * 3 for i, _ in positions] == [0, 3, 6, 9]
+    assert all(np.array_equal(f.image, img) for f, (_, img) in zip(streamed, positions))
+    assert [(f.index, f.path, f.fps) for f in records] == [(f.index, f.path, f.fps) for f in streamed]
+    assert reader.fps == pytest.approx(10.0 / 3) and reader.source_fps == pytest.approx(10.0)
+
+
+def test_streams_go_through_the_one_decoder(video: Path) -> None:
+    """Predict's stream source and track's stream reader both read a URL with decode_av."""
+    from sam2cli.io.sources import StreamReader, StreamSource
+    frames = list(StreamSource(str(video), vid_stride=2))  # PyAV reads a local file like a stream
+    reader = StreamReader(str(video), vid_stride=2)
+    tracked = [(i, img) for i, img in reader]
+    reader.close()
+    assert [f.index for f in frames] == [2 * i for i, _ in tracked] == list(range(0, N_FRAMES, 2))
+    assert [_gray_level(f) for f in frames] == list(range(0, N_FRAMES, 2))
+    assert all(np.array_equal(f.image, img) for f, (_, img) in zip(frames, tracked))
+    assert frames[0].fps == pytest.approx(10.0) and reader.fps == pytest.approx(5.0)
+
+
+def test_one_resolver_for_both_views(tmp_path: Path, video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sam2cli.io.sources import resolve
+    frames = tmp_path / "shot"
+    frames.mkdir()
+    for i in (2, 0, 1):
+        _write_image(frames / f"{i}.jpg", 10 * i)
+    (frames / "clip.mp4").write_bytes(video.read_bytes())
+    assert [p.name for p in resolve(frames, video=True).paths] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert [p.name for p in resolve(frames, video=False).paths] == ["0.jpg", "1.jpg", "2.jpg", "clip.mp4"]
+    assert resolve(str(video), video=True).kind == resolve(video, video=False).kind == "video"
+    assert resolve("rtsp://cam/live", video=True).stream == "rtsp://cam/live"
+    assert resolve(np.int64(1), video=True).stream == resolve("1", video=False).stream == 1
+    with pytest.raises(SAM2Error, match="no images match"):
+        resolve(str(frames / "*.mp4"), video=True)
+    # stdin and lists: one parser, relative entries against the working folder, in both views
+    monkeypatch.chdir(frames)
+    monkeypatch.setattr("sys.stdin", io.StringIO("# picked\n2.jpg\n\n0.jpg\n"))
+    reader = open_frames("-")
+    assert reader.name == "shot" and [reader.path_of(i) for i in range(2)] == [str(frames / "2.jpg"),
+                                                                                str(frames / "0.jpg")]
+    assert [f.path for f in open_source(["2.jpg", "0.jpg"])] == [reader.path_of(0), reader.path_of(1)]
+    with pytest.raises(SAM2Error, match=r"source not found: .*nope\.jpg \(listed in the source list\)"):
+        open_frames(["0.jpg", "nope.jpg"])
+    with pytest.raises(UsageError, match="is not an image"):
+        open_frames(["0.jpg", "clip.mp4"])
+
+
+def test_images_under_a_dataset_folder(tmp_path: Path) -> None:
+    from sam2cli.io.sources import images_under
+    for rel in ("b/2.jpg", "b/10.png", "a.jpg", ".cache/x.jpg", "c/.hidden.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        _write_image(tmp_path / rel, 1)
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [r.as_posix() for r in images_under(tmp_path)] == ["a.jpg", "b/10.png", "b/2.jpg"]

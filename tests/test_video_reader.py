@@ -1,4 +1,4 @@
-"""FrameReader: frame folders, image sequences, video files (sequential, seeking, stride), streams."""
+"""sam2cli.io.sources, track's view: FrameReader over frame folders, image sequences, video files, streams."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.video_reader import (
+from sam2cli.io.sources import (
     ImageSequenceReader,
     StreamReader,
     VideoReader,

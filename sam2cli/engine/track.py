@@ -26,7 +26,7 @@ from sam2cli.errors import UsageError
 from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask
 from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_prompts
 from sam2cli.io.run_dir import increment_dir
-from sam2cli.io.video_reader import open_frames
+from sam2cli.io.sources import open_frames
 from .outputs import RunOutputs
 from .progress import interrupts_as_keyboard, progress_bar, rate_text
 from sam2cli.core.results import Results

@@ -1,36 +1,20 @@
 """Decoding with PyAV: open a video file or stream, decode its frames, probe its size and length.
 
-Every failure becomes a one-line :class:`~sam2cli.errors.SAM2Error` of the form
-``cannot read video|stream <src>[ at frame N]: <reason>``. :class:`Frame` is the record
-the decoder yields (and :mod:`sam2cli.io.sources` yields for still images too).
+:func:`decode_av` is the one sequential decoder, for video files (`sam2 predict`) and network
+streams (every command, through :class:`~sam2cli.io.streams.StreamReader`); random access to a
+video file is :class:`~sam2cli.io.video_file.VideoReader`. Every failure becomes a one-line
+:class:`~sam2cli.errors.SAM2Error` of the form ``cannot read video|stream <src>[ at frame N]: <reason>``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
 import av
-import numpy as np
 
 from sam2cli.errors import SAM2Error
-
-
-@dataclass
-class Frame:
-    """One decoded image or video frame.
-
-    ``image`` is ``(H, W, 3)`` uint8 RGB; ``index`` is the frame's index within its
-    video (counting every decoded frame, also those skipped by ``vid_stride``) and 0
-    for still images; ``fps`` is the video's average frame rate when known.
-    """
-
-    image: np.ndarray
-    path: str
-    index: int = 0
-    is_video: bool = False
-    fps: Optional[float] = None
+from sam2cli.io.frames import Frame
 
 
 def short_reason(e: BaseException) -> str:
@@ -54,7 +38,10 @@ def open_av(src: str, is_stream: bool) -> "av.container.InputContainer":
 
 
 def decode_av(src: str, vid_stride: int, is_stream: bool) -> Iterator[Frame]:
-    """Decode every ``vid_stride``-th frame of a video file or stream with PyAV, one at a time."""
+    """Decode every ``vid_stride``-th frame of a video file or stream with PyAV, one at a time.
+
+    Each :class:`Frame` carries its original index and the stream's own frame rate.
+    """
     what = "stream" if is_stream else "video"
     container = open_av(src, is_stream)
     try:

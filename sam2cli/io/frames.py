@@ -1,34 +1,81 @@
-"""The :class:`FrameReader` interface, its small frame cache, and :class:`ImageSequenceReader`.
+"""The frame record, the :class:`FrameReader` interface and its cache, frame folders.
 
-A :class:`FrameReader` gives random access to the frames of one source by index.
-Reader indices count the frames after ``vid_stride``: reader frame ``i`` is original
-frame ``i * vid_stride``. The whole video is never held in memory.
+Frame index convention (every reader and decoder in :mod:`sam2cli.io` keeps it): a reader's
+*position* ``i`` counts the frames it yields after ``vid_stride``, and is what ``reader[i]``
+and ``for i, image in reader`` use; the frame's *original index*, its number in the video or
+frame folder, is ``i * vid_stride``. A :class:`Frame` carries the original index
+(``Frame.index``), 0 for still images. `sam2 predict` names video outputs by the original
+index, `sam2 track` by the position (its prompts' ``frame`` numbers are positions).
 
 :class:`ImageSequenceReader` reads a frame folder (``00000.jpg, 00001.jpg, ...`` in
-:func:`~sam2cli.io.sources.list_frame_folder` order), a glob, a ``.txt`` list or a
-list of image paths, or one image. Frames are loaded from disk on demand.
+:func:`list_frame_folder` order), a glob, a ``.txt`` list or a list of image paths, or one
+image. Frames are loaded from disk on demand; the whole video is never held in memory.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from sam2cli.errors import SAM2Error
 from sam2cli.io.image import load_image
 
+FRAME_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 DEFAULT_CACHE_SIZE = 8
+
+
+@dataclass
+class Frame:
+    """One decoded image or video frame.
+
+    ``image`` is ``(H, W, 3)`` uint8 RGB; ``index`` is the frame's original index within its
+    video (counting every decoded frame, also those skipped by ``vid_stride``) and 0 for still
+    images; ``fps`` is the video's own average frame rate (before ``vid_stride``) when known.
+    """
+
+    image: np.ndarray
+    path: str
+    index: int = 0
+    is_video: bool = False
+    fps: Optional[float] = None
+
+
+def natural_key(text: str) -> list[Union[int, str]]:
+    """Sort key that orders embedded numbers numerically: ``f2 < f10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def list_frame_folder(path: Union[str, Path]) -> list[Path]:
+    """JPEG/PNG frames in ``path`` ordered by the integer in their stem (``2.jpg < 10.jpg``).
+
+    When some stems are not plain integers the frames are naturally sorted by name instead.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise SAM2Error(f"source not found: frame folder {folder}")
+    frames = [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FRAME_EXTENSIONS
+    ]
+    if not frames:
+        raise SAM2Error(f"no JPEG/PNG frames found in {folder}; name them like 00000.jpg, 00001.jpg, ...")
+    if all(p.stem.isdigit() for p in frames):
+        return sorted(frames, key=lambda p: (int(p.stem), p.name))
+    return sorted(frames, key=lambda p: natural_key(p.name))
 
 
 class FrameReader:
     """Frames of one source, addressable by index (see the module docstring).
 
     Attributes: ``name`` (stem for output file names), ``height``, ``width``,
-    ``fps`` (frames per second of the frames this reader yields, i.e. the source rate
-    divided by ``vid_stride``; ``None`` when unknown, e.g. for frame folders),
+    ``source_fps`` (the source's own frame rate, ``None`` when unknown, e.g. for frame
+    folders), ``fps`` (that of the frames this reader yields: ``source_fps / vid_stride``),
     ``seekable`` and ``vid_stride``. :attr:`length` is ``len(reader)`` or ``None``
     for live streams (where ``len()`` raises ``TypeError``).
     """
@@ -57,8 +104,13 @@ class FrameReader:
         return self.frame_hw[1]
 
     @property
-    def fps(self) -> Optional[float]:
+    def source_fps(self) -> Optional[float]:
         return None
+
+    @property
+    def fps(self) -> Optional[float]:
+        rate = self.source_fps
+        return rate / self.vid_stride if rate else None
 
     def path_of(self, i: int) -> str:
         """A display path for reader frame ``i`` (the image file, or the video / stream)."""
@@ -88,6 +140,12 @@ class FrameReader:
         """Yield ``(i, frame)`` for every frame, in order."""
         for i in range(len(self)):
             yield i, self._read(i)
+
+    def frames(self) -> Iterator[Frame]:
+        """Every frame, in order, as a :class:`Frame` carrying its original index ``i * vid_stride``."""
+        for i, image in self:
+            yield Frame(image=image, path=self.path_of(i), index=i * self.vid_stride, is_video=True,
+                        fps=self.source_fps)
 
     def __enter__(self) -> "FrameReader":
         return self

@@ -1,7 +1,9 @@
-"""Live sources for the video tracker: :class:`StreamReader` for a webcam or a network stream.
+"""Live sources: :class:`StreamReader` for a webcam (OpenCV) or a network stream (PyAV).
 
-A webcam index (OpenCV) or an RTSP/RTMP/HTTP URL (PyAV) is not seekable: only
-``iter(reader)`` works and ``len`` is unknown.
+A webcam index or an RTSP/RTMP/HTTP URL is not seekable: only ``iter(reader)`` (positions and
+images) and ``reader.frames()`` (:class:`~sam2cli.io.frames.Frame` records with their original
+index) work, and ``len`` is unknown. URLs are decoded by :func:`~sam2cli.io.av_decode.decode_av`,
+the same decoder `sam2 predict` streams video files with.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import cv2
 import numpy as np
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.av_decode import Frame, open_av, short_reason
-from sam2cli.io.frames import FrameReader
+from sam2cli.io.av_decode import decode_av
+from sam2cli.io.frames import Frame, FrameReader
 
 
 class StreamReader(FrameReader):
@@ -30,8 +32,8 @@ class StreamReader(FrameReader):
         self.source = source
         self.vid_stride = vid_stride
         self.name = f"webcam{source}" if isinstance(source, int) else _stream_name(str(source))
-        self._frames: Optional[Iterator[tuple[np.ndarray, Optional[float]]]] = None
-        self._head: Optional[np.ndarray] = None
+        self._frames: Optional[Iterator[Frame]] = None
+        self._head: Optional[Frame] = None
         self._fps: Optional[float] = None
 
     @property
@@ -40,21 +42,26 @@ class StreamReader(FrameReader):
 
     def _start(self) -> None:
         if self._frames is None:
-            self._frames = self._webcam() if isinstance(self.source, int) else self._url()
+            if isinstance(self.source, int):
+                self._frames = webcam_frames(self.source, self.vid_stride)
+            else:
+                self._frames = decode_av(str(self.source), self.vid_stride, is_stream=True)
             try:
                 self._head = next(self._frames)
             except StopIteration:
                 raise SAM2Error(f"cannot read stream {self.source}: it sent no frames") from None
+            self._fps = self._head.fps
+            self._hw = (int(self._head.image.shape[0]), int(self._head.image.shape[1]))
 
     @property
     def frame_hw(self) -> tuple[int, int]:
         self._start()
-        return int(self._head.shape[0]), int(self._head.shape[1])
+        return self._hw
 
     @property
-    def fps(self) -> Optional[float]:
+    def source_fps(self) -> Optional[float]:
         self._start()
-        return self._fps / self.vid_stride if self._fps else None
+        return self._fps
 
     def path_of(self, i: int) -> str:
         return str(self.source)
@@ -69,36 +76,15 @@ class StreamReader(FrameReader):
         self._start()
         i = 0
         if self._head is not None:
-            yield 0, self._head
+            yield 0, self._head.image
             self._head, i = None, 1
         for i, frame in enumerate(self._frames, start=i):
-            yield i, frame
+            yield i, frame.image
 
     def close(self) -> None:
         frames, self._frames = getattr(self, "_frames", None), None
         if frames is not None:
             frames.close()  # runs the generators' cleanup (release the camera / container)
-
-    def _webcam(self) -> Iterator[np.ndarray]:
-        for frame in webcam_frames(int(self.source), self.vid_stride):
-            self._fps = frame.fps
-            yield frame.image
-
-    def _url(self) -> Iterator[np.ndarray]:
-        container = open_av(str(self.source), is_stream=True)
-        try:
-            stream = container.streams.video[0]
-            self._fps = float(stream.average_rate) if stream.average_rate else None
-            n = 0
-            try:
-                for frame in container.decode(stream):
-                    if n % self.vid_stride == 0:
-                        yield frame.to_ndarray(format="rgb24")
-                    n += 1
-            except Exception as e:
-                raise SAM2Error(f"cannot read stream {self.source} after frame {n}: {short_reason(e)}") from None
-        finally:
-            container.close()
 
 
 def webcam_frames(index: int, vid_stride: int = 1) -> Iterator[Frame]:

@@ -75,8 +75,8 @@ class VideoReader(FrameReader):
         return self._length
 
     @property
-    def fps(self) -> Optional[float]:
-        return float(self._rate) / self.vid_stride if self._rate else None
+    def source_fps(self) -> Optional[float]:
+        return float(self._rate) if self._rate else None
 
     def path_of(self, i: int) -> str:
         self._check_index(i)
