@@ -88,20 +88,21 @@ def _read_png(path: Path) -> np.ndarray:
         raise _bad(path, "cannot read the mask PNG", "replace the file") from None
 
 
-def _png_size(path: Path) -> Tuple[int, int]:
+def _header_size(path: Path, what: str, fix: str) -> Tuple[int, int]:
+    """(H, W) from an image's header, without decoding it."""
     try:
         with Image.open(path) as img:
             return img.size[1], img.size[0]
     except Exception:
-        raise _bad(path, "cannot read the mask PNG", "replace the file") from None
+        raise _bad(path, f"cannot read the {what}", fix) from None
+
+
+def _png_size(path: Path) -> Tuple[int, int]:
+    return _header_size(path, "mask PNG", "replace the file")
 
 
 def _frame_size(path: Path) -> Tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size[1], img.size[0]
-    except Exception:
-        raise _bad(path, "cannot read the frame", "replace the file or remove the video") from None
+    return _header_size(path, "frame", "replace the file or remove the video")
 
 
 def find_vos_dirs(root: Path) -> Optional[Tuple[Path, Optional[Path]]]:
