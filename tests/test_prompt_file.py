@@ -164,3 +164,29 @@ def test_prompts_from_args():
     err = prompts_from_args(points=[[1, 2]], frame=50)
     with pytest.raises(UsageError, match=r"prompt 1 \(frame 50, obj_id 1\): frame 50 is past the end"):
         validate_prompts(err, 10, H, W)
+
+
+def test_an_entry_is_an_object_prompt_on_a_frame(tmp_path):
+    from sam2cli.core.prompts import ObjectPrompt
+
+    entry = PromptEntry(4, 7, mask=np.ones((H, W), bool), index=2)  # frame, obj_id first, as the tracker builds it
+    assert isinstance(entry, ObjectPrompt) and (entry.frame, entry.obj_id, entry.index) == (4, 7, 2)
+    assert entry.points is None and entry.where == "prompt 3 (frame 4, obj_id 7)"
+    loaded = load_prompts(write_json(tmp_path, [{"frame": 1, "obj_id": 2, "points": [[3, 4]]}]))[0]
+    assert isinstance(loaded, ObjectPrompt) and loaded.source == "prompts.json"
+
+
+def test_file_and_command_line_report_a_bad_value_alike(tmp_path):
+    """One validator: the message a file entry gets is the command line's, with where it is in front."""
+    cases = [
+        ({"box": [5, 2, 3, 4]}, dict(bboxes=[5, 2, 3, 4]), "[5, 2, 3, 4] has x2 < x1 or y2 < y1"),
+        ({"points": [[1, 2]], "labels": [2]}, dict(points=[1, 2], labels=[2]), "label 2 is not allowed"),
+        ({"points": [[True, 2]]}, dict(points=[True, 2]), "points must be numbers, got True"),
+    ]
+    for entry, args, message in cases:
+        with pytest.raises(UsageError, match=re.escape(message)) as from_file:
+            load_prompts(write_json(tmp_path, [entry]))
+        with pytest.raises(UsageError, match=re.escape(message)) as from_args:
+            prompts_from_args(**args)
+        assert str(from_file.value).startswith("prompts.json entry 1 (frame 0, obj_id 1): ")
+        assert not str(from_args.value).startswith("prompt")

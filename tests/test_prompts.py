@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,53 @@ def test_garbage_labels() -> None:
         normalize_prompts(points=[1, 2], labels="x")
     with pytest.raises(UsageError, match="labels"):
         normalize_prompts(points=[[1, 2], [3, 4]], labels=[[1], [0, 1]])
+
+
+def test_bools_and_none_are_not_numbers() -> None:
+    with pytest.raises(UsageError, match="points must be numbers, got True"):
+        normalize_prompts(points=[[True, 5]])
+    with pytest.raises(UsageError, match="labels must be numbers, got False"):
+        normalize_prompts(points=[1, 2], labels=[False])
+    with pytest.raises(UsageError, match="bboxes must be numbers, got None"):
+        normalize_prompts(bboxes=[0, 0, None, 5])
+    assert _lbl(normalize_prompts(points=[1, 2], labels=np.array([True]))) == [[1]]  # a numpy bool array is 0/1
+
+
+def test_one_object_checks_are_those_of_normalize_prompts() -> None:
+    """object_prompt (a prompts-file entry) and normalize_prompts (Python / CLI) share each check."""
+    from sam2cli.core.prompts import object_prompt
+
+    p = object_prompt(points=[[1, 2], [3, 4]], labels=[1, 0], box=[0, 0, 5, 5])
+    assert p.points.dtype == np.float32 and p.labels.tolist() == [1, 0] and p.box.tolist() == [0, 0, 5, 5]
+    assert object_prompt(points=[7, 8]).labels.tolist() == [1]
+    assert object_prompt(mask=np.ones((3, 4), bool)).mask.dtype == bool  # the mask keeps its dtype
+    same = [
+        (dict(box=[5, 0, 1, 1]), dict(bboxes=[5, 0, 1, 1]), "[5, 0, 1, 1] has x2 < x1 or y2 < y1"),
+        (dict(points=[[1, 2]], labels=[3]), dict(points=[[[1, 2]]], labels=[[3]]), "label 3 is not allowed"),
+        (dict(points=[[1, 2]], labels=[1, 0]), dict(points=[[[1, 2]]], labels=[[1, 0]]), "got 1 points but 2 labels"),
+        (dict(labels=[1], box=[0, 0, 1, 1]), dict(labels=[1], bboxes=[0, 0, 1, 1]), "labels were given without points"),
+        (dict(points=[[1, float("inf")]]), dict(points=[[[1, float("inf")]]]), "points contain NaN or infinite"),
+    ]
+    for one, api, message in same:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            object_prompt(**one)
+        with pytest.raises(UsageError, match=re.escape(message)):
+            normalize_prompts(**api)
+    with pytest.raises(UsageError, match=re.escape("box must be 4 numbers, got [1, 2, 3]")):
+        object_prompt(box=[1, 2, 3])
+    with pytest.raises(UsageError, match=re.escape("points have shape (1, 3)")):
+        object_prompt(points=[[1, 2, 3]])
+    with pytest.raises(UsageError, match="points are not a regular list"):
+        object_prompt(points=[[1, 2], [3]])
+
+
+def test_check_inside_names_image_or_video_frame() -> None:
+    from sam2cli.core.prompts import ObjectPrompt, check_inside
+
+    check_inside(ObjectPrompt(points=np.array([[64, 48]], np.float32)), (48, 64))  # the far edge is inside
+    with pytest.raises(UsageError, match=r"point \(65, 2\) is outside the 64x48 \(WxH\) frame"):
+        check_inside(ObjectPrompt(points=np.array([[65, 2]], np.float32)), (48, 64), video=True)
+    with pytest.raises(UsageError, match=r"^the mask is 4x3 \(WxH\) but the video is 64x48"):
+        check_inside(ObjectPrompt(mask=np.zeros((3, 4), bool)), (48, 64), video=True)
+    with pytest.raises(UsageError, match=r"^box 2 \[0, 0, 9, 60\] is outside the 64x48 \(WxH\) image"):
+        check_inside(ObjectPrompt(box=np.array([0, 0, 9, 60], np.float32)), (48, 64), index=2)

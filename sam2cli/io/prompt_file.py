@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import yaml
 
-from sam2cli.core.prompts import normalize_prompts
+from sam2cli.core.prompts import ObjectPrompt, check_inside, normalize_prompts, object_prompt, short_repr
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.image import load_mask
 
@@ -36,9 +37,10 @@ ALLOWED_KEYS: tuple[str, ...] = ("frame", "obj_id", "points", "labels", "box", "
 EXAMPLE = '[{"frame": 0, "obj_id": 1, "points": [[x, y]], "labels": [1]}]'
 
 
-@dataclass
-class PromptEntry:
-    """The prompts for one object on one frame, in original-frame pixel coordinates.
+@dataclass(init=False)
+class PromptEntry(ObjectPrompt):
+    """An :class:`~sam2cli.core.prompts.ObjectPrompt` (points (P, 2), labels (P,), box (4,),
+    mask (H, W) bool, in original-frame pixels) for object ``obj_id`` on video frame ``frame``.
 
     ``index`` is the entry's position (0-based) in its file or argument list;
     ``source`` is the prompts file's name (empty for command-line prompts).
@@ -46,12 +48,20 @@ class PromptEntry:
 
     frame: int
     obj_id: int
-    points: Optional[np.ndarray] = None  # (P, 2) float32 xy
-    labels: Optional[np.ndarray] = None  # (P,) int32, 1 foreground / 0 background
-    box: Optional[np.ndarray] = None  # (4,) float32 xyxy
-    mask: Optional[np.ndarray] = None  # (H, W) bool
-    index: int = 0
-    source: str = ""
+    index: int
+    source: str
+
+    def __init__(self, frame: int, obj_id: int, *, points: Optional[np.ndarray] = None,
+                 labels: Optional[np.ndarray] = None, box: Optional[np.ndarray] = None,
+                 mask: Optional[np.ndarray] = None, index: int = 0, source: str = "") -> None:
+        super().__init__(points=points, labels=labels, box=box, mask=mask)
+        self.frame, self.obj_id, self.index, self.source = frame, obj_id, index, source
+
+    @classmethod
+    def of(cls, prompt: ObjectPrompt, *, frame: int, obj_id: int, index: int = 0, source: str = "") -> PromptEntry:
+        """``prompt`` placed on a frame, for an object."""
+        return cls(frame, obj_id, points=prompt.points, labels=prompt.labels, box=prompt.box, mask=prompt.mask,
+                   index=index, source=source)
 
     @property
     def where(self) -> str:
@@ -61,6 +71,15 @@ class PromptEntry:
 
 def _entry_name(source: str, index: int) -> str:
     return f"{source} entry {index + 1}" if source else f"prompt {index + 1}"
+
+
+@contextmanager
+def _at(head: str) -> Iterator[None]:
+    """Prefix a UsageError raised inside with ``head: `` (which file and entry it is about)."""
+    try:
+        yield
+    except UsageError as e:
+        raise UsageError(f"{head}: {e}") from None
 
 
 # ---------------------------------------------------------------------------- loading
@@ -119,37 +138,23 @@ def _parse_entry(raw: Any, index: int, source: str, base: Path) -> PromptEntry:
     """Check one raw entry and turn it into a :class:`PromptEntry`."""
     head = _entry_name(source, index)
     if not isinstance(raw, dict):
-        raise UsageError(f"{head}: an entry must be a mapping like {EXAMPLE[1:-1]}, got {_show(raw)}")
+        raise UsageError(f"{head}: an entry must be a mapping like {EXAMPLE[1:-1]}, got {short_repr(raw)}")
     frame = _whole(raw.get("frame", 0), head, "frame")
     obj_id = _whole(raw.get("obj_id", 1), head, "obj_id")
     head = f"{head} (frame {frame}, obj_id {obj_id})"
 
     for key in raw:
         if key not in ALLOWED_KEYS:
-            raise UsageError(f"{head}: unknown key {_show(key)}; allowed: {', '.join(ALLOWED_KEYS)}")
+            raise UsageError(f"{head}: unknown key {short_repr(key)}; allowed: {', '.join(ALLOWED_KEYS)}")
     has = {k: raw.get(k) is not None for k in ("points", "labels", "box", "mask")}
     if not (has["points"] or has["box"] or has["mask"]):
         raise UsageError(f"{head}: give points, a box or a mask")
     if has["mask"] and (has["points"] or has["box"] or has["labels"]):
         raise UsageError(f"{head}: a mask cannot be combined with points or a box; put them in separate entries")
-    if has["labels"] and not has["points"]:
-        raise UsageError(f"{head}: labels were given without points; add points or drop labels")
-
-    entry = PromptEntry(frame=frame, obj_id=obj_id, index=index, source=source)
-    if has["points"]:
-        entry.points = _points(raw["points"], head)
-        entry.labels = _labels(raw.get("labels"), len(entry.points), head)
-    if has["box"]:
-        entry.box = _box(raw["box"], head)
-    if has["mask"]:
-        entry.mask = _mask(raw["mask"], base, head)
-    return entry
-
-
-def _show(value: Any) -> str:
-    """A short repr of a value for error messages."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    mask = _mask(raw["mask"], base, head) if has["mask"] else None
+    with _at(head):
+        prompt = object_prompt(raw.get("points"), raw.get("labels"), raw.get("box"), mask)
+    return PromptEntry.of(prompt, frame=frame, obj_id=obj_id, index=index, source=source)
 
 
 def _whole(value: Any, head: str, key: str) -> int:
@@ -161,64 +166,13 @@ def _whole(value: Any, head: str, key: str) -> int:
     )
     if not ok or value < 0:
         prefix = f"{head}: " if head else ""
-        raise UsageError(f"{prefix}{key} must be a whole number >= 0, got {_show(value)}")
+        raise UsageError(f"{prefix}{key} must be a whole number >= 0, got {short_repr(value)}")
     return int(value)
-
-
-def _numbers(value: Any, head: str, key: str, hint: str) -> np.ndarray:
-    """A regular float64 array of finite numbers (no bools, no text)."""
-    def flat(v: Any) -> list:
-        return [x for item in v for x in flat(item)] if isinstance(v, (list, tuple)) else [v]
-
-    items = flat(value)
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in items):
-        raise UsageError(f"{head}: {key} must be numbers; {hint}")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise UsageError(f"{head}: {key} are not a regular list of numbers; {hint}") from None
-    if not np.isfinite(arr).all():
-        raise UsageError(f"{head}: {key} contain NaN or infinite values; {hint}")
-    return arr
-
-
-def _points(value: Any, head: str) -> np.ndarray:
-    hint = "write points as [[x, y], ...] in pixels"
-    arr = _numbers(value, head, "points", hint)
-    if arr.shape == (2,):
-        arr = arr.reshape(1, 2)
-    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
-        raise UsageError(f"{head}: points have shape {tuple(arr.shape)}; {hint}")
-    return arr.astype(np.float32)
-
-
-def _labels(value: Any, count: int, head: str) -> np.ndarray:
-    if value is None:
-        return np.ones(count, dtype=np.int32)
-    hint = "give one label per point: 1 (foreground) or 0 (background)"
-    arr = _numbers(value, head, "labels", hint).reshape(-1)
-    if arr.size != count:
-        raise UsageError(f"{head}: got {count} points but {arr.size} labels; {hint}")
-    bad = arr[(arr != 0) & (arr != 1)]
-    if bad.size:
-        raise UsageError(f"{head}: label {bad[0]:g} is not allowed; labels must be 1 (foreground) or 0 (background)")
-    return arr.astype(np.int32)
-
-
-def _box(value: Any, head: str) -> np.ndarray:
-    hint = "write a box as [x1, y1, x2, y2] in pixels (top-left then bottom-right corner)"
-    arr = _numbers(value, head, "box", hint) if isinstance(value, (list, tuple)) else None
-    if arr is None or arr.shape != (4,):
-        raise UsageError(f"{head}: box must be 4 numbers, got {_show(value)}; {hint}")
-    x1, y1, x2, y2 = arr
-    if x2 < x1 or y2 < y1:
-        raise UsageError(f"{head}: box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] has x2 < x1 or y2 < y1; {hint}")
-    return arr.astype(np.float32)
 
 
 def _mask(value: Any, base: Path, head: str) -> np.ndarray:
     if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{head}: mask must be the path of a mask image, got {_show(value)}")
+        raise UsageError(f"{head}: mask must be the path of a mask image, got {short_repr(value)}")
     path = Path(value.strip()).expanduser()
     path = path if path.is_absolute() else base / path
     if not path.is_file():
@@ -254,24 +208,11 @@ def validate_prompts(entries: Sequence[PromptEntry], num_frames: Optional[int], 
     ``num_frames`` is ``None`` for live streams (frames are then not checked).
     Raises :class:`UsageError` naming the entry.
     """
-    h, w = int(height), int(width)
-    inside = f"the {w}x{h} (WxH) frame; x must be in [0, {w}] and y in [0, {h}]"
     for e in entries:
         if num_frames is not None and e.frame >= num_frames:
             raise UsageError(f"{e.where}: frame {e.frame} is past the end of the video ({num_frames} frames)")
-        if e.points is not None:
-            for x, y in e.points:
-                if not (0 <= x <= w and 0 <= y <= h):
-                    raise UsageError(f"{e.where}: point ({x:g}, {y:g}) is outside {inside}")
-        if e.box is not None:
-            x1, y1, x2, y2 = e.box
-            if not (0 <= x1 <= w and 0 <= x2 <= w and 0 <= y1 <= h and 0 <= y2 <= h):
-                raise UsageError(f"{e.where}: box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] is outside {inside}")
-        if e.mask is not None and e.mask.shape != (h, w):
-            mh, mw = e.mask.shape[:2]
-            raise UsageError(
-                f"{e.where}: the mask is {mw}x{mh} (WxH) but the video is {w}x{h}; give masks at the video's resolution"
-            )
+        with _at(e.where):
+            check_inside(e, (height, width), video=True)
 
 
 # ---------------------------------------------------------------------------- command-line shorthand
@@ -302,10 +243,7 @@ def prompts_from_args(
             f"the prompts describe {n} object{'s' if n != 1 else ''} but {len(ids)} obj_ids were given; "
             "give one obj_id per object or leave obj_ids out"
         )
-    return [
-        PromptEntry(frame=frame_idx, obj_id=oid, points=o.points, labels=o.labels, box=o.box, index=i)
-        for i, (o, oid) in enumerate(zip(objects, ids))
-    ]
+    return [PromptEntry.of(o, frame=frame_idx, obj_id=oid, index=i) for i, (o, oid) in enumerate(zip(objects, ids))]
 
 
 def _obj_ids(obj_ids: Any) -> list[int]:
