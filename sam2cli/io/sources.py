@@ -11,6 +11,8 @@ Accepted sources (the same for `sam2 predict`, `sam2 track`, the Python API and 
   folder), or a list/tuple of paths (the same);
 * a webcam index (``0``) or an ``rtsp:// rtsps:// rtmp:// http:// https://`` URL.
 
+A dataset folder (annotate, val) is listed recursively by :func:`images_under`.
+
 :func:`resolve` turns a source into a :class:`Resolved` record (one dispatch, one list parser,
 :func:`read_list`); two views open it:
 
@@ -122,14 +124,8 @@ class FileSource(Source):
     ``missing`` are listed paths that do not exist, reported when iteration starts.
     """
 
-    def __init__(
-        self,
-        paths: Sequence[Path],
-        vid_stride: int = 1,
-        strict: bool = False,
-        missing: Sequence[Path] = (),
-        max_frames: Optional[int] = None,
-    ) -> None:
+    def __init__(self, paths: Sequence[Path], vid_stride: int = 1, strict: bool = False, missing: Sequence[Path] = (),
+                 max_frames: Optional[int] = None) -> None:
         super().__init__()
         self.paths = list(paths)
         self.vid_stride = vid_stride
@@ -215,9 +211,6 @@ class URLSource(StreamSource):
 
 def first_frames(frames: Iterator[Frame], max_frames: Optional[int]) -> Iterator[Frame]:
     """The first ``max_frames`` of ``frames`` (all when None); the decoder is closed right after."""
-    if max_frames is None:
-        yield from frames
-        return
     try:
         yield from itertools.islice(frames, max_frames)
     finally:
