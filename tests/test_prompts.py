@@ -248,3 +248,28 @@ def test_check_inside_names_image_or_video_frame() -> None:
         check_inside(ObjectPrompt(mask=np.zeros((3, 4), bool)), (48, 64), video=True)
     with pytest.raises(UsageError, match=r"^box 2 \[0, 0, 9, 60\] is outside the 64x48 \(WxH\) image"):
         check_inside(ObjectPrompt(box=np.array([0, 0, 9, 60], np.float32)), (48, 64), index=2)
+
+
+def test_prompts_become_model_points_in_one_place() -> None:
+    """engine.transforms.point_prompt: a box is two corners labelled 2 and 3 before the clicks, and
+    coordinates scale as the reference does, float32 x / W * size (not x * (size / W))."""
+    from sam2cli.engine.transforms import point_prompt
+
+    hw, size = (333, 517), 1024
+    coords, labels = point_prompt([[100, 50], [7, 300]], [1, 0], [10, 20, 300, 250], hw, size)
+    assert coords.shape == (1, 4, 2) and coords.dtype == torch.float32
+    assert labels.dtype == torch.int32 and labels.tolist() == [[2, 3, 1, 0]]
+    xy = torch.tensor([[10, 20], [300, 250], [100, 50], [7, 300]], dtype=torch.float32)
+    expect = torch.stack([xy[:, 0] / hw[1], xy[:, 1] / hw[0]], -1) * size
+    assert torch.equal(coords[0], expect)
+    x = torch.arange(hw[1] + 1, dtype=torch.float32)
+    ours, _ = point_prompt(torch.stack([x, x * 0], -1), None, None, hw, size)
+    assert torch.equal(ours[0, :, 0], x / hw[1] * size)
+    assert not torch.equal(ours[0, :, 0], x * torch.tensor(size / hw[1], dtype=torch.float32))  # the two differ
+
+    batch, blab = point_prompt(np.zeros((3, 2, 2)), None, np.zeros((3, 4)), hw, size)  # N objects
+    assert batch.shape == (3, 4, 2) and blab.tolist() == [[2, 3, 1, 1]] * 3
+    assert point_prompt(None, None, None, hw, size) == (None, None)
+    objs = normalize_prompts(points=[[[1, 2], [3, 4]]], labels=[[1, 0]], bboxes=[0, 0, 9, 9])
+    _, olab = point_prompt(objs[0].points, objs[0].labels, objs[0].box, hw, size)
+    assert olab.tolist() == [[2, 3, 1, 0]]

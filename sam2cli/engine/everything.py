@@ -32,7 +32,7 @@ from torchvision.ops import batched_nms, box_area
 from .device import autocast
 from .image_predictor import ImagePredictor
 from sam2cli.core.results import masks_to_boxes
-from .transforms import upsample_logits
+from .transforms import point_prompt, upsample_logits
 
 OUTPUT_MODES = ("binary_mask", "coco_rle", "uncompressed_rle")
 # MaskGenerator's keyword parameters a caller may set (SAM(...) without prompts, generate_masks)
@@ -267,25 +267,23 @@ class MaskGenerator:
         data["crops"] = np.tile(np.array(crop, dtype=np.int64), (len(data["runs"]), 1))
         return data
 
-    def _model_coords(self, points: torch.Tensor, crop_hw: Tuple[int, int]) -> torch.Tensor:
-        """Crop pixels (float32) -> model-input pixels, with the reference's float32 ops."""
-        coords = points.clone()
-        coords[..., 0] = coords[..., 0] / crop_hw[1]
-        coords[..., 1] = coords[..., 1] / crop_hw[0]
-        return (coords * self.predictor.model.image_size).to(self.predictor.device)
-
-    def _decode(self, coords: torch.Tensor, mask_input: Optional[torch.Tensor], multimask: bool):
-        """(N, 2) model-input clicks -> low-res logits (N, M, h, w) unclamped and IoU (N, M)."""
+    def _model_coords(self, points: torch.Tensor, crop_hw: Tuple[int, int]):
+        """(N, 2) crop-pixel clicks (float32) -> (N, 1, 2) model-input coords and (N, 1) labels of 1."""
         p = self.predictor
-        labels = torch.ones(len(coords), 1, dtype=torch.int32, device=p.device)
+        return point_prompt(points[:, None], None, None, crop_hw, p.model.image_size, p.device)
+
+    def _decode(self, coords: torch.Tensor, labels: torch.Tensor, mask_input: Optional[torch.Tensor],
+                multimask: bool):
+        """(N, 1, 2) model-input clicks, (N, 1) labels -> low-res logits (N, M, h, w) unclamped and IoU (N, M)."""
+        p = self.predictor
         with autocast(p.device, p.half):
-            out = p.model.decode(p.features.top, p.features.high_res, coords[:, None], labels, mask_input, multimask)
+            out = p.model.decode(p.features.top, p.features.high_res, coords, labels, mask_input, multimask)
         return out.masks.float(), out.iou.float()
 
     def _process_batch(self, points: np.ndarray, crop: List[int], im_hw: Tuple[int, int]) -> Dict[str, Any]:
         crop_hw = (crop[3] - crop[1], crop[2] - crop[0])
         pts = torch.as_tensor(points, dtype=torch.float32)
-        low, iou = self._decode(self._model_coords(pts, crop_hw), None, self.multimask_output)
+        low, iou = self._decode(*self._model_coords(pts, crop_hw), None, self.multimask_output)
         pts = pts.repeat_interleave(low.shape[1], dim=0)
         low, iou = low.flatten(0, 1), iou.flatten(0, 1)
         if self.use_m2m:
@@ -301,9 +299,9 @@ class MaskGenerator:
 
     def _refine_m2m(self, pts: torch.Tensor, crop_hw: Tuple[int, int], low: torch.Tensor):
         """One more single-mask decode per candidate, prompted by its click and its own logits."""
-        coords, prev = self._model_coords(pts, crop_hw), torch.clamp(low, -32.0, 32.0)[:, None]
-        outs = [self._decode(coords[i:i + self.points_per_batch], prev[i:i + self.points_per_batch], False)
-                for i in range(0, len(coords), self.points_per_batch)]
+        (coords, labels), prev = self._model_coords(pts, crop_hw), torch.clamp(low, -32.0, 32.0)[:, None]
+        b = self.points_per_batch
+        outs = [self._decode(coords[i:i + b], labels[i:i + b], prev[i:i + b], False) for i in range(0, len(coords), b)]
         return torch.cat([o[0] for o in outs])[:, 0], torch.cat([o[1] for o in outs])[:, 0]
 
     def _finish_chunk(self, low, iou, pts, crop, crop_hw, im_hw) -> Dict[str, Any]:

@@ -8,7 +8,7 @@ import torch
 from sam2cli.model.sam2 import ImageFeatures, SAM2Model
 from .device import autocast
 from sam2cli.core.prompts import ObjectPrompt
-from .transforms import preprocess, resize_mask_prompt, scale_coords, upsample_logits
+from .transforms import point_prompt, preprocess, resize_mask_prompt, upsample_logits
 
 
 class ImagePredictor:
@@ -46,7 +46,8 @@ class ImagePredictor:
         """
         if self.features is None:
             raise RuntimeError("call set_image(...) before predict(...)")
-        coords, labels = self._prompt_tensors(point_coords, point_labels, box)
+        coords, labels = point_prompt(point_coords, point_labels, box, self.orig_hw, self.model.image_size,
+                                      self.device)
         mask_t = None
         if mask_input is not None:
             mask_t = torch.as_tensor(np.asarray(mask_input, np.float32), device=self.device)
@@ -57,26 +58,6 @@ class ImagePredictor:
         masks = masks.float() if return_logits else masks > self.mask_threshold
         out = (masks.cpu().numpy(), scores.cpu().numpy(), low.cpu().numpy())
         return tuple(o[0] for o in out) if single else out
-
-    def _prompt_tensors(self, point_coords, point_labels, box):
-        """Clicks and boxes -> (N, P, 2) coords in model pixels and (N, P) labels; boxes become
-        corner points labelled 2 and 3, placed before the clicks."""
-        size, dev = self.model.image_size, self.device
-        coords = labels = None
-        if point_coords is not None:
-            coords = torch.as_tensor(scale_coords(point_coords, self.orig_hw, size), device=dev)
-            labels = torch.as_tensor(np.asarray(point_labels), dtype=torch.int32, device=dev)
-            if coords.ndim == 2:
-                coords, labels = coords[None], labels[None]
-        if box is not None:
-            corners = scale_coords(np.asarray(box, np.float32).reshape(-1, 2, 2), self.orig_hw, size)
-            corners = torch.as_tensor(corners, device=dev)
-            corner_labels = torch.tensor([[2, 3]], dtype=torch.int32, device=dev).repeat(corners.shape[0], 1)
-            if coords is None:
-                coords, labels = corners, corner_labels
-            else:
-                coords, labels = torch.cat([corners, coords], 1), torch.cat([corner_labels, labels], 1)
-        return coords, labels
 
     def _decode(self, coords, labels, mask_t, multimask: bool):
         f = self.features
@@ -100,10 +81,10 @@ class ImagePredictor:
         scores = np.zeros((n, m), dtype=np.float32)
         for (n_pts, has_box, has_mask), idx in groups.items():
             objs = [objects[i] for i in idx]
-            coords, labels = self._prompt_tensors(
-                np.stack([o.points for o in objs]) if n_pts else None,
-                np.stack([o.labels for o in objs]) if n_pts else None,
-                np.stack([o.box for o in objs]) if has_box else None)
+            coords, labels = point_prompt(np.stack([o.points for o in objs]) if n_pts else None,
+                                          np.stack([o.labels for o in objs]) if n_pts else None,
+                                          np.stack([o.box for o in objs]) if has_box else None,
+                                          self.orig_hw, self.model.image_size, self.device)
             low = None
             if has_mask:
                 s = self.model.sam_prompt_encoder.mask_input_size

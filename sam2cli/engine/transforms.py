@@ -1,4 +1,4 @@
-"""The one image resize of the project, coordinate scaling, and mask resizing.
+"""The one image resize of the project, prompts to model tensors (`point_prompt`), and mask resizing.
 
 Images are stretched to S x S (not letterboxed) and normalised with ImageNet mean/std, with the
 interpolation each reference path uses (see `preprocess`).
@@ -35,15 +35,6 @@ def preprocess(image: np.ndarray, size: int, device=None, resample: str = "bilin
     return (x - mean) / std
 
 
-def scale_coords(xy: np.ndarray, orig_hw: Tuple[int, int], size: int) -> np.ndarray:
-    """Pixel (x, y) in the original image -> the model input's S x S frame."""
-    h, w = orig_hw
-    xy = np.asarray(xy, dtype=np.float32).copy()
-    xy[..., 0] *= size / w
-    xy[..., 1] *= size / h
-    return xy
-
-
 def upsample_logits(logits: torch.Tensor, orig_hw: Tuple[int, int]) -> torch.Tensor:
     """(B, M, h, w) low-res logits -> (B, M, H, W) at the original resolution (bilinear)."""
     return F.interpolate(logits.float(), size=tuple(orig_hw), mode="bilinear", align_corners=False)
@@ -64,13 +55,29 @@ def binary_mask_prompt(mask: np.ndarray, size: int, device=None) -> torch.Tensor
     return (resize_mask_prompt(m.astype(bool), size) >= 0.5).float().to(device)
 
 
-def point_prompt(coords, labels, box, orig_hw: Tuple[int, int], size: int, device=None):
-    """One object's clicks and/or box -> (1, P, 2) model-pixel coords and (1, P) int32 labels;
-    the box becomes two corner points labelled 2 and 3, placed before the clicks."""
-    xy = np.zeros((0, 2), np.float32) if coords is None else np.asarray(coords, np.float32).reshape(-1, 2)
-    lab = np.ones(len(xy), np.int32) if labels is None else np.asarray(labels, np.int32).reshape(-1)
+def point_prompt(points, labels, box, orig_hw: Tuple[int, int], size: int, device=None):
+    """The one place prompts become the model's point tensors (an ObjectPrompt's points, labels, box).
+
+    points (P, 2) or (N, P, 2) and box (4,) or (N, 4), xyxy, in original-image pixels; labels (P,)
+    or (N, P), 1 foreground / 0 background, all 1 when None. Returns coords (N, K, 2) float32 in
+    model-input pixels and labels (N, K) int32 (N = 1 for the unbatched forms), or (None, None)
+    when neither points nor a box is given. A box becomes two corner points labelled 2 and 3,
+    placed before the clicks. Scaling is the reference's float32 x / W * size, y / H * size.
+    """
+    coords, codes = [], []
     if box is not None:
-        xy = np.concatenate([np.asarray(box, np.float32).reshape(2, 2), xy])
-        lab = np.concatenate([np.array([2, 3], np.int32), lab])
-    return (torch.as_tensor(scale_coords(xy, orig_hw, size), device=device)[None],
-            torch.as_tensor(lab, dtype=torch.int32, device=device)[None])
+        corners = torch.as_tensor(np.asarray(box, np.float32).reshape(-1, 2, 2))
+        coords.append(corners)
+        codes.append(torch.tensor([[2, 3]], dtype=torch.int32).expand(len(corners), 2))
+    if points is not None:
+        xy = torch.as_tensor(points, dtype=torch.float32, device="cpu")
+        xy = xy if xy.ndim == 3 else xy.reshape(1, -1, 2)
+        coords.append(xy)
+        codes.append(torch.ones(xy.shape[:2], dtype=torch.int32) if labels is None
+                     else torch.as_tensor(np.asarray(labels), dtype=torch.int32).reshape(xy.shape[:2]))
+    if not coords:
+        return None, None
+    xy = torch.cat(coords, 1)
+    h, w = orig_hw
+    xy = torch.stack([xy[..., 0] / w, xy[..., 1] / h], -1) * size
+    return xy.to(device), torch.cat(codes, 1).to(device)
