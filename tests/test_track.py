@@ -125,3 +125,25 @@ def test_dynamic_interactive_predictor(tiny_ckpt):
     for _ in range(10):
         p(img, points=[[20, 20]], obj_ids=[0])  # refinements: the prompted bank is bounded too
     assert all(len(o.recent) <= 6 and len(o.cond) <= p.max_cond for o in p.objects.values())
+
+
+def test_interactive_query_without_memory_update_leaves_the_bank_as_it_was(tiny_ckpt):
+    from sam2cli.engine.interactive import SAM2DynamicInteractivePredictor
+    p = SAM2DynamicInteractivePredictor(overrides=dict(model=str(tiny_ckpt), imgsz=128, device="cpu"))
+    rng = np.random.default_rng(1)
+    imgs = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(4)]
+    p(imgs[0], bboxes=[[5, 5, 40, 40]], obj_ids=[0])
+    p(imgs[1])
+
+    def bank():
+        o = p.objects[0]
+        return sorted(o.cond), sorted(o.recent), sorted(o.tracked), sorted(o.waiting)
+
+    before = bank()
+    assert before[0] == [0] and before[1] == [1] and before[3] == []
+    p(imgs[2], update_memory=False)                                            # a query
+    p(imgs[3], points=[[20, 20]], labels=[1], obj_ids=[0], update_memory=False)  # a prompt
+    assert bank() == before
+    for _ in range(20):
+        p(imgs[2])
+    assert len(p.objects[0].tracked) <= 6  # the frames it remembers, not every query

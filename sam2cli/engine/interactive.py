@@ -39,7 +39,7 @@ class SAM2DynamicInteractivePredictor:
         self.model = model if model is not None else load_model(o.get("model", "sam2.1_b.pt"), o.get("device"),
                                                                 o.get("imgsz"))[0]
         self.half = bool(o.get("half", False))
-        self.tracker = Tracker(self.model, int(o.get("fill_hole_area", 8)))
+        self.tracker = Tracker(self.model, fill_hole_area=int(o.get("fill_hole_area", 8)))
         self.max_obj_num = int(max_obj_num)
         self.max_cond = int(max_cond)
         self.objects: "OrderedDict[int, ObjectTrack]" = OrderedDict()
@@ -83,11 +83,12 @@ class SAM2DynamicInteractivePredictor:
                     mask = binary_mask_prompt(p.mask, size, self.device)
                 else:
                     pts = point_prompt(p.points, p.labels, p.box, hw, size, self.device)
-                out = self.tracker.run(feats, obj, t, not obj.cond, pts, mask, encode_memory=False)
+                out = self.tracker.prompt_image(feats, obj, t, points=pts, mask=mask)
                 if update_memory or obj_id not in self.objects:
-                    obj.pending[t] = (out, True)
-                    self.tracker.encode_pending(obj, t, feats)
-                    self._bound(obj)
+                    self.tracker.commit(obj, lambda _: feats)
+                    self.tracker.keep_newest(obj, max_cond=self.max_cond)
+                else:
+                    self.tracker.discard(obj, t)
                 self.objects[obj_id] = obj
                 prompted[obj_id] = out
             outs = {}
@@ -95,10 +96,11 @@ class SAM2DynamicInteractivePredictor:
                 if obj_id in prompted:
                     outs[obj_id] = prompted[obj_id]
                     continue
-                out = self.tracker.run(feats, obj, t, False, encode_memory=update_memory)
                 if update_memory:
-                    obj.recent[t] = out
-                    self._bound(obj)
+                    out = self.tracker.track(feats, obj, t)
+                    self.tracker.keep_newest(obj, max_cond=self.max_cond)
+                else:
+                    out = self.tracker.peek(feats, obj, t)
                 outs[obj_id] = out
         ids_sorted = sorted(outs)
         lows = torch.cat([outs[i].logits for i in ids_sorted]).float()
@@ -108,9 +110,3 @@ class SAM2DynamicInteractivePredictor:
         keep = m.reshape(len(m), -1).any(1)
         path = str(source) if isinstance(source, str) else None
         return Results.from_masks(image, m[keep], conf[keep], path=path, obj_ids=np.array(ids_sorted)[keep])
-
-    def _bound(self, obj: ObjectTrack) -> None:
-        """Keep the newest max_cond prompted and num_maskmem - 1 recent memories."""
-        for store, limit in ((obj.cond, self.max_cond), (obj.recent, self.model.cfg.num_maskmem - 1)):
-            for t in sorted(store)[:-limit]:
-                del store[t]

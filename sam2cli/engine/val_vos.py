@@ -43,7 +43,7 @@ def track_frames(model: SAM2Model, frames: Iterable[Tuple[int, np.ndarray, Optio
     Yields (t, image, truth, prediction {obj id: (H, W) bool} for every object started so far).
     """
     dev = next(model.parameters()).device
-    tracker = Tracker(model, fill_hole_area)
+    tracker = Tracker(model, fill_hole_area=fill_hole_area)
     tracks: Dict[int, ObjectTrack] = {}
     size = model.image_size
     for t, image, truth in frames:
@@ -55,15 +55,13 @@ def track_frames(model: SAM2Model, frames: Iterable[Tuple[int, np.ndarray, Optio
                 feats = model.encode_image(x)
         for oid, obj in tracks.items():
             with autocast(dev, half):
-                obj.recent[t] = tracker.run(feats, obj, t, False, num_frames=num_frames)
+                tracker.track(feats, obj, t, num_frames=num_frames)
             tracker.evict(obj, t)
         for oid, m in sorted(new.items()):
             obj = tracks[oid] = ObjectTrack(int(oid))
             with autocast(dev, half):
-                out = tracker.run(feats, obj, t, True, mask=binary_mask_prompt(m, size, dev),
-                                  num_frames=num_frames, encode_memory=False)
-                obj.pending[t] = (out, True)
-                tracker.encode_pending(obj, t, feats)
+                tracker.prompt(feats, obj, t, mask=binary_mask_prompt(m, size, dev), num_frames=num_frames)
+                tracker.commit(obj, lambda _: feats)
         yield t, image, truth, _masks(tracks, t, image.shape[:2])
 
 

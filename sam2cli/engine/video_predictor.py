@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from sam2cli.errors import UsageError
-from sam2cli.model.sam2 import ImageFeatures
+from sam2cli.model.sam2 import NO_OBJ_LOGIT, ImageFeatures
 from .device import autocast
 from .loader import load_model
 from .postprocess import non_overlapping
@@ -55,7 +55,7 @@ class SAM2VideoPredictor:
         self.max_frames = None if o.get("max_frames") is None else int(o["max_frames"])
         if self.max_frames is not None and self.max_frames < 1:
             raise UsageError(f"max_frames must be >= 1 (or None for all), got {self.max_frames}")
-        self.tracker = Tracker(self.model, int(o.get("fill_hole_area", 8)))
+        self.tracker = Tracker(self.model, fill_hole_area=int(o.get("fill_hole_area", 8)))
         self.overrides = o
 
     @property
@@ -117,13 +117,7 @@ class SAM2VideoPredictor:
             raise UsageError(f"got {n_pts} points but {np.asarray(labels).size} labels")
         pts, lab = point_prompt(points, labels, box, (state.height, state.width), self.model.image_size,
                                 self.device)
-        obj = self._object(state, obj_id)
-        if not clear_old_points and frame_idx in obj.points:
-            old = obj.points[frame_idx]
-            pts, lab = torch.cat([old[0], pts], 1), torch.cat([old[1], lab], 1)
-        obj.points[frame_idx] = (pts, lab)
-        obj.masks.pop(frame_idx, None)
-        return self._prompt(state, obj, frame_idx, points=(pts, lab), image=image)
+        return self._prompt(state, obj_id, frame_idx, image, points=(pts, lab), add_to_clicks=not clear_old_points)
 
     @torch.inference_mode()
     def add_new_mask(self, state: VideoState, frame_idx: int, obj_id: int, mask, image: Optional[np.ndarray] = None):
@@ -133,21 +127,13 @@ class SAM2VideoPredictor:
         if m.ndim != 2:
             raise UsageError(f"a mask prompt must be (H, W), got shape {m.shape}")
         m_t = binary_mask_prompt(m, self.model.image_size, self.device)
-        obj = self._object(state, obj_id)
-        obj.masks[frame_idx] = m_t
-        obj.points.pop(frame_idx, None)
-        return self._prompt(state, obj, frame_idx, mask=m_t, image=image)
+        return self._prompt(state, obj_id, frame_idx, image, mask=m_t)
 
-    def _prompt(self, state: VideoState, obj: ObjectTrack, frame: int, points=None, mask=None, image=None):
-        is_init = frame not in obj.tracked
-        reverse = obj.tracked.get(frame, False)
-        prev = obj.output(frame)
-        prev_logits = prev.logits.clamp(-32.0, 32.0) if (prev is not None and points is not None) else None
+    def _prompt(self, state: VideoState, obj_id: int, frame: int, image, **prompt):
+        obj = self._object(state, obj_id)
         feats = self.features(state, frame, image)
         with autocast(self.device, self.half):
-            out = self.tracker.run(feats, obj, frame, is_init, points, mask, reverse, state.num_frames,
-                                   encode_memory=False, prev_logits=prev_logits)
-        obj.pending[frame] = (out, is_init)
+            self.tracker.prompt(feats, obj, frame, num_frames=state.num_frames, **prompt)
         return frame, state.obj_ids, self._frame_logits(state, frame)
 
     def _frame_logits(self, state: VideoState, frame: int) -> torch.Tensor:
@@ -156,7 +142,7 @@ class SAM2VideoPredictor:
         for obj in state.objects.values():
             o = obj.output(frame)
             s = self.model.sam_prompt_encoder.mask_input_size
-            lows.append(o.logits if o is not None else torch.full((1, 1, s, s), -1024.0, device=self.device))
+            lows.append(o.logits if o is not None else torch.full((1, 1, s, s), NO_OBJ_LOGIT, device=self.device))
         logits = F.interpolate(torch.cat(lows).float(), size=(state.height, state.width), mode="bilinear",
                                align_corners=False)
         return non_overlapping(logits) if self.non_overlap else logits
@@ -168,10 +154,9 @@ class SAM2VideoPredictor:
         if not state.objects:
             raise UsageError("no object has a prompt yet: add points, a box or a mask first")
         for obj in state.objects.values():
-            for frame in sorted(obj.pending, key=lambda f: obj.pending[f][1]):  # non-cond first, like the reference
-                with autocast(self.device, self.half):
-                    self.tracker.encode_pending(obj, frame, self.features(state, frame))
-            if not obj.cond:
+            with autocast(self.device, self.half):
+                self.tracker.commit(obj, lambda frame: self.features(state, frame))
+            if not obj.prompted:
                 raise UsageError(f"object {obj.obj_id} has no prompt on any frame")
 
     @torch.inference_mode()
@@ -199,13 +184,10 @@ class SAM2VideoPredictor:
         """Track every object on one frame; returns (N, 1, H, W) logits at video resolution."""
         feats = None
         for obj in state.objects.values():
-            if frame not in obj.cond:
-                if feats is None:
-                    feats = self.features(state, frame, image)
-                with autocast(self.device, self.half):
-                    obj.recent[frame] = self.tracker.run(feats, obj, frame, False, reverse=reverse,
-                                                         num_frames=state.num_frames)
-            obj.tracked[frame] = reverse
+            if feats is None and frame not in obj.cond:
+                feats = self.features(state, frame, image)
+            with autocast(self.device, self.half):
+                self.tracker.track(feats, obj, frame, reverse=reverse, num_frames=state.num_frames)
             if not state.keep_all:
                 self.tracker.evict(obj, frame)
         return self._frame_logits(state, frame)

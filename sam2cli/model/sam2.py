@@ -19,7 +19,14 @@ from .mask_decoder import DecoderOutput, MaskDecoder
 from .memory import MemoryAttention, MemoryEncoder
 from .prompt_encoder import PromptEncoder
 
-NO_OBJ_LOGIT = -1024.0  # mask logits of an object judged absent
+NO_OBJ_LOGIT = -1024.0     # mask logits of an object judged absent, or with nothing on a frame
+MASK_LOGIT = 10.0          # a binary mask taken as logits: +10 inside, -10 outside
+PREV_MASK_CLAMP = 32.0     # a previous mask fed back as a dense prompt is clamped to +-32
+
+
+def mask_to_logits(mask: torch.Tensor) -> torch.Tensor:
+    """A binary mask (or presence flag) as logits: +MASK_LOGIT where set, -MASK_LOGIT elsewhere."""
+    return mask.float() * (2 * MASK_LOGIT) - MASK_LOGIT
 
 
 class ImageFeatures(NamedTuple):
@@ -150,14 +157,14 @@ class SAM2Model(nn.Module):
                        mask: torch.Tensor) -> HeadOutput:
         """A mask prompt taken as the output itself (B, 1, S, S binary) -> logits +-10."""
         mask = mask.float()
-        high = mask * 20.0 - 10.0
+        high = mask_to_logits(mask)
         low = F.interpolate(high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear",
                             align_corners=False, antialias=True)
         ptr = self.sam_heads(pix_feat, high_res, mask_input=self.mask_downsample(mask)).obj_ptr
         present = (mask.flatten(1) > 0).any(1, keepdim=True).float()         # (B, 1)
         ptr = present * ptr + (1 - present) * self.no_obj_ptr
         ious = mask.new_ones(mask.shape[0], 1)
-        return HeadOutput(low, ious, low, ptr, present * 20.0 - 10.0)
+        return HeadOutput(low, ious, low, ptr, mask_to_logits(present))
 
     def encode_memory(self, pix_feat: torch.Tensor, high_res_logits: torch.Tensor,
                       obj_score: torch.Tensor, from_points: bool) -> Memory:

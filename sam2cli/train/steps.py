@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from sam2cli.engine.tracker import FrameOut, ObjectTrack, Tracker
-from sam2cli.model.sam2 import HeadOutput, ImageFeatures, SAM2Model
+from sam2cli.model.sam2 import HeadOutput, ImageFeatures, SAM2Model, mask_to_logits
 from .losses import StepPred
 from .prompts_sim import click_from_errors, concat_points, initial_prompt
 
@@ -77,7 +77,7 @@ def prompted_frames(model: SAM2Model, feats: ImageFeatures, gt: torch.Tensor, sp
         local = spans_of([spans[i].stop - spans[i].start for i in members])
         if kind == "mask":
             out = model.mask_as_output(sub.top, sub.high_res, sub_gt.float())
-            steps = [StepPred(sub_gt.float() * 20.0 - 10.0, out.ious, out.obj_score)]
+            steps = [StepPred(mask_to_logits(sub_gt), out.ious, out.obj_score)]
         else:
             pts = torch.cat([prompts[i]["points"] for i in members]).to(gt.device)
             lab = torch.cat([prompts[i]["labels"] for i in members]).to(gt.device)
@@ -95,7 +95,7 @@ def video_clip(model: SAM2Model, frames: torch.Tensor, gt: torch.Tensor, gen: to
     size = model.image_size
     all_feats = model.encode_image(frames)
     track = ObjectTrack(0)
-    tracker = Tracker(model, fill_hole_area=0)
+    tracker = Tracker(model, fill_hole_area=0)  # its memory selection; memories keep their gradients
     preds: List[List[StepPred]] = []
     for t in range(t_len):
         feats = all_feats.select(torch.zeros(b, dtype=torch.long, device=frames.device) + t)
@@ -103,11 +103,11 @@ def video_clip(model: SAM2Model, frames: torch.Tensor, gt: torch.Tensor, gen: to
             steps, out, from_points = prompted_frames(model, feats, gt[0], [slice(0, b)], [gen], n_correct, 0.5)[0]
             high = upsample(out.logits, size) if from_points else steps[-1].masks  # the mask prompt itself
         else:
-            pix = model.condition_on_memory(feats, *tracker.gather(track, t, False, t_len))
+            pix = tracker.attend(feats, track, t, num_frames=t_len)
             out = model.sam_heads(pix, feats.high_res, multimask=True)
             steps, from_points = [StepPred(upsample(out.multi_logits, size), out.ious, out.obj_score)], False
             high = upsample(out.logits, size)
         memory = model.encode_memory(feats.top, high, out.obj_score, from_points)
-        (track.cond if t == 0 else track.recent)[t] = FrameOut(out.logits, out.obj_ptr, out.obj_score, memory)
+        tracker.remember(track, t, FrameOut(out.logits, out.obj_ptr, out.obj_score, memory), cond=t == 0)
         preds.append(steps)
     return preds
