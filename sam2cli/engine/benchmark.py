@@ -33,15 +33,13 @@ a table goes to stdout. Progress and logs go to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -49,10 +47,15 @@ from rich.console import Console
 from rich.table import Table
 
 from sam2cli.errors import UsageError
+from sam2cli.io.onnx_folder import is_export_folder
+from sam2cli.model.sam2 import SAM2Model
+from . import benchmark_impls
+from .benchmark_impls import INSTALL, Ours, Reference, _ref_config, reference_available
 from .device import cpu_description, precision_name
-from .loader import load_model, size_mb
-from .timing import PeakMemory, sync_device, encoder_gflops, median_ms
+from .loader import export_source, load_model, size_mb
+from .timing import PeakMemory, encoder_gflops, median_ms
 
+_fp32_memories = benchmark_impls._fp32_memories  # scripts/profile_video.py reads it from here
 FIGURES = ("size_mb", "params_m", "gflops", "embed_ms", "decode_ms", "everything_ms", "track1_ms",
            "track3_ms", "peak_mem_mb")
 HEADERS = {"size_mb": "size MB", "params_m": "params M", "gflops": "enc GFLOPs", "embed_ms": "embed ms",
@@ -60,7 +63,6 @@ HEADERS = {"size_mb": "size MB", "params_m": "params M", "gflops": "enc GFLOPs",
            "track3_ms": "track 3 obj ms/frame", "peak_mem_mb": "peak mem MB"}
 MEMORY_FRAMES = 7  # frames that fill the memory bank (1 conditioning + 6 recent)
 CLIP_HW = (480, 640)
-INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2==1.1.0"
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -89,154 +91,6 @@ def write_clip(folder: Path, n: int) -> Path:
     return folder
 
 
-# ----------------------------------------------------------------------------- implementations
-
-class Ours:
-    name = "sam2cli"
-
-    def __init__(self, model, half: bool, multimask: bool):
-        from .image_predictor import ImagePredictor
-        self.model, self.half, self.multimask = model, half, multimask
-        self.image = ImagePredictor(model, half=half)
-
-    def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-    def encode(self, x):
-        return self.model.encode_image(x)
-
-    def embed(self, image):
-        self.image.set_image(image)
-
-    def decode(self, point):
-        return self.image.predict(point_coords=np.array([point], np.float32), point_labels=np.array([1]),
-                                  multimask_output=self.multimask)
-
-    def everything(self, image, **params):
-        from .everything import generate
-        return generate(self.image, image, **params)
-
-    def track(self, clip: Path, points: List[List[float]]) -> List[float]:
-        from .video_predictor import SAM2VideoPredictor
-        predictor = SAM2VideoPredictor(overrides=dict(half=self.half), model=self.model)
-        state = predictor.init_state(str(clip))
-        for k, p in enumerate(points):
-            predictor.add_new_points_or_box(state, frame_idx=0, obj_id=k + 1, points=[p], labels=[1])
-        return _frame_times(predictor.propagate_in_video(state), predictor.device)
-
-
-class Reference:
-    """Meta's `sam2` package, built from a checkpoint file at the same input size."""
-    name = "reference"
-
-    def __init__(self, cfg_name: str, ckpt: Path, imgsz: int, device: torch.device, half: bool, multimask: bool):
-        from sam2.build_sam import build_sam2, build_sam2_video_predictor
-        from sam2.sam2_image_predictor import SAM2ImagePredictor
-        self.cfg, self.ckpt, self.device, self.half, self.multimask = _ref_config(cfg_name), ckpt, device, half, multimask
-        self.extra = _size_overrides(imgsz)
-        self.model = build_sam2(self.cfg, str(ckpt), device=str(device), hydra_overrides_extra=self.extra)
-        self.feat_sizes = [(imgsz // 4,) * 2, (imgsz // 8,) * 2, (imgsz // 16,) * 2]
-        self.image = self._sized(SAM2ImagePredictor(self.model))
-        # built up front, so that the second model's weights are not counted as working memory
-        self.video = build_sam2_video_predictor(self.cfg, str(ckpt), device=str(device), hydra_overrides_extra=self.extra)
-
-    def _sized(self, predictor):
-        predictor._bb_feat_sizes = list(self.feat_sizes)  # the reference predictor assumes 1024 input
-        return predictor
-
-    def _autocast(self):
-        from .device import autocast
-        return autocast(self.device, self.half)
-
-    def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-    def encode(self, x):
-        return self.model.forward_image(x)
-
-    def embed(self, image):
-        with self._autocast():
-            self.image.set_image(image)
-
-    def decode(self, point):
-        with self._autocast():
-            return self.image.predict(point_coords=np.array([point], np.float32), point_labels=np.array([1]),
-                                      multimask_output=self.multimask)
-
-    def everything(self, image, **params):
-        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
-        with self._autocast():
-            generator = SAM2AutomaticMaskGenerator(self.model, **params)
-            self._sized(generator.predictor)
-            return generator.generate(image)
-
-    def track(self, clip: Path, points: List[List[float]]) -> List[float]:
-        with self._autocast(), _fp32_memories(self.half):
-            state = self.video.init_state(str(clip))
-            for k, p in enumerate(points):
-                self.video.add_new_points_or_box(state, frame_idx=0, obj_id=k + 1, points=[p], labels=[1])
-            return _frame_times(self.video.propagate_in_video(state), self.device)
-
-
-@contextlib.contextmanager
-def _fp32_memories(active: bool):
-    """Under bf16 autocast on CPU the reference trips over bf16 memory features in some paths:
-    store them as fp32 (as scripts/bench_video.py does), for the duration of the run only."""
-    if not active:
-        yield
-        return
-    import sam2.sam2_video_predictor as vp
-    original = vp.SAM2VideoPredictor._run_single_frame_inference
-
-    def run(self, *args, **kw):
-        out, masks = original(self, *args, **kw)
-        if out.get("maskmem_features") is not None:
-            out["maskmem_features"] = out["maskmem_features"].float()
-        return out, masks
-    vp.SAM2VideoPredictor._run_single_frame_inference = run
-    try:
-        yield
-    finally:
-        vp.SAM2VideoPredictor._run_single_frame_inference = original
-
-
-def _frame_times(frames, device) -> List[float]:
-    """Seconds between consecutive frames yielded by a propagation generator."""
-    times, t = [], time.perf_counter()
-    for _ in frames:
-        sync_device(device)
-        now = time.perf_counter()
-        times.append(now - t)
-        t = now
-    return times
-
-
-def _ref_config(name: str) -> str:
-    family = "sam2.1" if name.startswith("sam2.1") else "sam2"
-    if name not in {f"{f}_hiera_{s}" for f in ("sam2", "sam2.1") for s in ("t", "s", "b+", "l")}:
-        raise UsageError(f"compare=reference: the reference has no config for model {name}; "
-                         "compare one of the official variants (e.g. sam2.1_hiera_t)")
-    return f"configs/{family}/{name}.yaml"
-
-
-def _size_overrides(imgsz: int) -> List[str]:
-    if imgsz == 1024:
-        return []
-    s = imgsz // 16
-    return [f"++model.image_size={imgsz}",
-            f"++model.memory_attention.layer.self_attention.feat_sizes=[{s},{s}]",
-            f"++model.memory_attention.layer.cross_attention.feat_sizes=[{s},{s}]"]
-
-
-def reference_available() -> bool:
-    try:
-        import sam2.build_sam  # noqa: F401
-        import sam2.sam2_image_predictor  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ----------------------------------------------------------------------------- one model
 
 def model_names(value) -> List[str]:
@@ -249,7 +103,6 @@ def model_names(value) -> List[str]:
 
 def random_model(cfg) -> torch.nn.Module:
     """A config's architecture with random weights (seeded): timing does not depend on them."""
-    from sam2cli.model.sam2 import SAM2Model
     torch.manual_seed(0)
     return SAM2Model(cfg)
 
@@ -286,35 +139,83 @@ def _save_official(model, path: Path) -> Path:
     return path
 
 
-def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compare: bool, tmp: Path,
+SIDES = {"pytorch": "pytorch_", "reference": "ref_"}  # compared implementation -> its keys' prefix
+
+
+def parse_compare(value) -> Tuple[str, ...]:
+    """compare= -> the implementations to time beside the model: () , ("reference",), ("pytorch",)
+    or both (a comma-separated list or a yaml list)."""
+    if value in (None, False, ""):
+        return ()
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    sides = tuple(s for s in SIDES if s in {str(v).strip().lower() for v in items})
+    if len(sides) != len({str(v).strip() for v in items if str(v).strip()}):
+        raise UsageError(f"compare={value} is not supported: use compare=reference (Meta's sam2 package), "
+                         "compare=pytorch (an export folder against its checkpoint on our PyTorch path), "
+                         "or leave it out")
+    return sides
+
+
+def sides_for(name: str, compare: Tuple[str, ...]) -> Tuple[str, ...]:
+    """What runs beside `name`: an export folder is compared with our PyTorch path on the checkpoint
+    it came from (compare=reference times both), a checkpoint with the reference only."""
+    if not is_export_folder(Path(name).expanduser()):
+        if "pytorch" in compare:
+            raise UsageError(f"compare=pytorch times an ONNX export folder against the checkpoint it was exported "
+                             f"from; model={name} already runs on PyTorch: use compare=reference")
+        return compare
+    return ("pytorch", "reference") if "reference" in compare else compare
+
+
+def _side(side: str, src: Path, model, half: bool, multimask: bool, device: torch.device, tmp: Path):
+    """The implementation that runs `side` on the same weights as `model` (whose file is `src`)."""
+    if side == "pytorch":
+        net, _ = load_model(src, device, model.image_size)
+        return Ours(net, half, multimask, name="sam2cli pytorch")
+    ckpt = Path(src) if src is not None else _save_official(model, tmp / f"{model.cfg.name}_random.pt")
+    return Reference(model.cfg.name, ckpt, model.image_size, device, half, multimask)
+
+
+def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compare: Tuple[str, ...], tmp: Path,
                     clip: Path, log: Callable[[str], None]) -> Dict[str, Any]:
     half, multimask = bool(args["half"]), bool(args["multimask_output"])
+    sides = sides_for(name, compare)
     model, path = load(name, device, args["imgsz"])
+    exported = not isinstance(model, SAM2Model)  # an export folder on ONNX Runtime
+    if "reference" in sides:
+        _ref_config(model.cfg.name)  # a variant the reference lacks: one line before any timing
+    src = export_source(path, model.manifest) if exported and sides else path
     imgsz = model.image_size  # imgsz=null: the model's own
     args = {**args, "imgsz": imgsz}
     row: Dict[str, Any] = {"model": name, "variant": model.cfg.name, "weights": "random" if path is None else str(path),
+                           "backend": "onnxruntime" if exported else "pytorch",
                            "device": str(device), "imgsz": imgsz, "half": half,
-                           "precision": precision_name(device, half), "runs": int(args["runs"]),
-                           "warmup": int(args["warmup"]), "points_per_side": int(args["points_per_side"]),
+                           "precision": model.manifest["precision"] if exported else precision_name(device, half),
+                           "runs": int(args["runs"]), "warmup": int(args["warmup"]),
+                           "points_per_side": int(args["points_per_side"]),
                            "size_mb": None if path is None else size_mb(path)}
+    if exported and sides:
+        row.update(source=str(src), pytorch_precision=precision_name(device, half))
     image = synthetic_frame(0)
     if device.type == "cpu":
         row["cpu"] = cpu_description()
     log(f"[bold]{name}[/] ({model.cfg.name}, {row['weights']}) on {device}{' ' + row['cpu'] if 'cpu' in row else ''}, "
         f"imgsz={imgsz}, half={half} -> {row['precision']}")
-    ours = measure(Ours(model, half, multimask), image, clip, args, device, log)
+    ours = measure(Ours(model, half and not exported, multimask, name="sam2cli onnx" if exported else "sam2cli"),
+                   image, clip, args, device, log)
+    if exported and device.type == "cuda":
+        ours["peak_mem_mb"] = None  # ONNX Runtime's CUDA memory is not torch's allocator's
     row.update({k: ours[k] for k in FIGURES if k in ours})
-    if compare:
-        ckpt = Path(path) if path is not None else _save_official(model, tmp / f"{model.cfg.name}_random.pt")
-        ref_impl = Reference(model.cfg.name, ckpt, imgsz, device, half, multimask)
-        ref = measure(ref_impl, image, clip, args, device, log)
-        ref["size_mb"] = row["size_mb"]
-        del ref_impl
+    for side in sides:
+        impl = _side(side, src, model, half, multimask, device, tmp)
+        other = measure(impl, image, clip, args, device, log)
+        other["size_mb"] = None if src is None else size_mb(src)
+        del impl
+        gc.collect()
+        prefix, ratio = SIDES[side], "ratio_" + ("pytorch_" if side == "pytorch" else "")
         for k in FIGURES:
-            row[f"ref_{k}"] = ref.get(k)
-        for k in FIGURES:
-            a, b = row.get(k), row.get(f"ref_{k}")
-            row[f"ratio_{k}"] = (b / a) if (a and b is not None) else None
+            a, b = row.get(k), other.get(k)
+            row[prefix + k], row[ratio + k] = b, (b / a) if (a and b is not None) else None
     del model
     gc.collect()
     return row
@@ -330,17 +231,21 @@ def _fmt(key: str, v) -> str:
     return f"{v:.1f}"
 
 
-def table(rows: List[Dict[str, Any]], compare: bool) -> Table:
+def _ratio_cells(r: Dict[str, Any], prefix: str) -> List[str]:
+    return ["" if r.get(prefix + k) is None else f"x{r[prefix + k]:.2f}" for k in FIGURES]
+
+
+def table(rows: List[Dict[str, Any]], compare) -> Table:
     d = rows[0] if rows else {}
     cpu = f" ({d['cpu']})" if d.get("cpu") else ""
     title = (f"sam2 benchmark: device={d.get('device')}{cpu} imgsz={d.get('imgsz')} half={d.get('half')} "
-             f"-> {d.get('precision')}, "
+             f"-> {d.get('pytorch_precision', d.get('precision'))}, "
              f"median of runs={d.get('runs')} after warmup={d.get('warmup')}, "
              f"everything grid {d.get('points_per_side')}x{d.get('points_per_side')}")
     t = Table(title=title)
     t.add_column("model")
     if compare:
-        t.add_column("impl")
+        t.add_column("impl", no_wrap=True)
     for k in FIGURES:
         t.add_column(HEADERS[k], justify="right")
     for r in rows:
@@ -348,24 +253,29 @@ def table(rows: List[Dict[str, Any]], compare: bool) -> Table:
         if not compare:
             t.add_row(label, *(_fmt(k, r.get(k)) for k in FIGURES))
             continue
-        t.add_row(label, "sam2cli", *(_fmt(k, r.get(k)) for k in FIGURES))
-        t.add_row("", "reference", *(_fmt(k, r.get(f"ref_{k}")) for k in FIGURES))
-        t.add_row("", "ref / ours", *("" if r.get(f"ratio_{k}") is None else f"x{r[f'ratio_{k}']:.2f}"
-                                      for k in FIGURES), end_section=True)
+        onnx = r.get("backend") == "onnxruntime"
+        ours = f"onnxruntime {r['precision']}" if onnx else "sam2cli"
+        t.add_row(label, ours, *(_fmt(k, r.get(k)) for k in FIGURES))
+        shown = [s for s in SIDES if r.get(SIDES[s] + "embed_ms") is not None]
+        for side in shown:
+            t.add_row("", "sam2cli pytorch" if side == "pytorch" else side,
+                      *(_fmt(k, r.get(SIDES[side] + k)) for k in FIGURES))
+        for side in shown:
+            t.add_row("", f"{'pytorch' if side == 'pytorch' else 'ref'} / {'onnx' if onnx else 'ours'}",
+                      *_ratio_cells(r, "ratio_" + ("pytorch_" if side == "pytorch" else "")),
+                      end_section=side == shown[-1])
     return t
 
 
 def run_benchmark(args: Dict[str, Any], console: Console) -> int:
     from .device import select_device
-    compare = args.get("compare")
-    if compare not in (None, False, "", "reference"):
-        raise UsageError(f"compare={compare} is not supported: use compare=reference (Meta's sam2 package) or leave it out")
-    compare = compare == "reference"
-    if compare and not reference_available():
+    compare = parse_compare(args.get("compare"))
+    names = model_names(args["model"])
+    sides = {s for name in names for s in sides_for(name, compare)}  # bad combinations: one line, up front
+    if "reference" in sides and not reference_available():
         raise UsageError(f"compare=reference needs Meta's reference package, which is not importable here: {INSTALL}")
     fmt = args.get("format")
     as_json = fmt in ("json", "jsonl")
-    names = model_names(args["model"])
     device = select_device(args.get("device") or None)
 
     def log(msg: str) -> None:
@@ -383,5 +293,5 @@ def run_benchmark(args: Dict[str, Any], console: Console) -> int:
                 sys.stdout.flush()
     if not as_json:
         Console(file=sys.stdout, soft_wrap=False, width=max(Console(file=sys.stdout).width, 160)).print(
-            table(rows, compare))
+            table(rows, bool(compare)))
     return 0

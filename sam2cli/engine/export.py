@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.onnx_folder import GRAPHS, MANIFEST, files_of, is_export_folder, manifest_text
+from sam2cli.io.onnx_folder import GRAPHS, MANIFEST, files_of, is_export_folder, manifest_text, sha256_file
 from sam2cli.model.export_graphs import (DecoderGraph, ImageEncoderGraph, MemoryAttentionGraph,
                                          MemoryEncoderGraph, unchunked)
 from sam2cli.model.sam2 import SAM2Model
@@ -139,7 +139,8 @@ def export_onnx(opts: ExportOptions, log: Callable[[str], None] = print,
                     quantize_int8(files_of(tmp)[name])
         np.savez(files_of(tmp)["host_tensors"], **host_tensors(net))
         meta = {"variant": net.cfg.name, "version": net.cfg.version, "image_size": net.image_size,
-                "source": Path(ckpt).name, "precision": "int8" if opts.int8 else "fp32", "opset": int(opts.opset),
+                "source": Path(ckpt).name, "source_sha256": sha256_file(Path(ckpt)),
+                "precision": "int8" if opts.int8 else "fp32", "opset": int(opts.opset),
                 "int8_graphs": list(INT8_GRAPHS) if opts.int8 else [],
                 "params": sum(p.numel() for p in net.parameters()), "config": config_dict(net)}
         (tmp / MANIFEST).write_text(manifest_text(meta, tmp), encoding="utf-8")

@@ -9,7 +9,7 @@ import torch
 from sam2cli.errors import SAM2Error
 from sam2cli.model.config import ModelConfig
 from sam2cli.model.registry import get_config, registry
-from sam2cli.io.onnx_folder import MANIFEST, is_export_folder
+from sam2cli.io.onnx_folder import MANIFEST, is_export_folder, sha256_file
 from sam2cli.io.weights import resolve_weights
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model
@@ -58,6 +58,26 @@ def check_not_onnx(given: Path) -> None:
     if given.is_dir():
         raise SAM2Error(f"model={given} is a folder without {MANIFEST}: pass a checkpoint file, or a folder "
                         "written by `sam2 export model=<checkpoint> format=onnx`")
+
+
+def export_source(folder: Path, manifest: dict) -> Path:
+    """The checkpoint an export folder was made from, to run the same weights on PyTorch: beside
+    the folder (where `sam2 export` puts it by default), else resolved by name like any checkpoint.
+    The file must have the SHA-256 the export recorded (folders from before it was recorded: unchecked)."""
+    folder, name = Path(folder), str(manifest.get("source") or "")
+    if not name:
+        raise SAM2Error(f"{folder / MANIFEST} does not name the checkpoint it was exported from; export it again")
+    beside = folder.parent / name
+    try:
+        path = beside if beside.is_file() else resolve_weights(name)
+    except SAM2Error as e:
+        raise SAM2Error(f"{folder} was exported from {name}, which is neither beside it nor in the weights folder "
+                        f"({e}); put the checkpoint beside the folder") from e
+    want = manifest.get("source_sha256")
+    if want and sha256_file(path) != want:
+        raise SAM2Error(f"{path} is not the checkpoint {folder} was exported from (its SHA-256 differs from "
+                        f"source_sha256 in {MANIFEST}); put the original {name} beside the folder")
+    return Path(path)
 
 
 def size_mb(path: Path) -> float:
