@@ -19,14 +19,15 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_train import make_yolo  # noqa: E402
 
-from sam2cli.cli.args import resolve  # noqa: E402
+from sam2cli.cli.args import options_from, resolve  # noqa: E402
+from sam2cli.train.options import TrainOptions  # noqa: E402
 from sam2cli.train.trainer import Trainer  # noqa: E402
 
 
 def step_seconds(model: str, imgsz: int, batch: int, steps: int, half: bool, data: Path, project: Path) -> float:
     args = resolve([f"model={model}", f"data={data}", f"batch={batch}", "n_correct=1", "max_objects=2",
                     f"imgsz={imgsz}", f"half={half}", f"project={project}", "device=cpu"])
-    trainer = Trainer(args, Console(stderr=True))
+    trainer = Trainer(options_from(TrainOptions, args), Console(stderr=True))
     indices = list(range(batch))
     times = []
     for s in range(steps + 1):

@@ -16,9 +16,11 @@ import pytest
 import torch
 from rich.console import Console
 
-from sam2cli.cli.args import resolve
+from sam2cli.cli.args import options_from, resolve
 from sam2cli.engine import annotate as ann
+from sam2cli.engine.options import AnnotateOptions
 from sam2cli.engine.detectors import LabelsDetector, TorchvisionDetector, build_detector, parse_torchvision
+from sam2cli.engine.options import DetectorOptions
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.coco_rle import rle_to_mask
 
@@ -68,7 +70,8 @@ def ds(tmp_path):
 def run(ds, tiny_ckpt, *argv, detector=None):
     out = io.StringIO()
     args = resolve([f"data={ds / 'images'}", f"sam_model={tiny_ckpt}", "device=cpu", *argv])
-    rc = ann.run_annotate(args, Console(file=out, width=300), detector=detector, sam_imgsz=SAM_IMGSZ)
+    rc = ann.run_annotate(options_from(AnnotateOptions, args), Console(file=out, width=300), detector=detector,
+                          sam_imgsz=SAM_IMGSZ)
     return rc, out.getvalue()
 
 
@@ -209,7 +212,7 @@ def test_argument_errors(ds, tiny_ckpt):
     with pytest.raises(UsageError, match="is also the output folder"):
         run(ds, tiny_ckpt, f"det_labels={ds / 'labels'}")
     with pytest.raises(UsageError, match="data= is required"):
-        ann.run_annotate(resolve([]), Console(file=io.StringIO()))
+        ann.run_annotate(options_from(AnnotateOptions, resolve([])), Console(file=io.StringIO()))
     with pytest.raises(UsageError, match="engine=bogus"):
         run(ds, tiny_ckpt, f"det_labels={ds / 'boxes'}", "engine=bogus")
     with pytest.raises(UsageError, match="classes="):
@@ -259,7 +262,7 @@ def test_torchvision_weights_missing_from_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     args = resolve(["det_model=fasterrcnn_mobilenet_v3_large_320_fpn", "device=cpu"])
     with pytest.raises(SAM2Error, match=r"not in the torchvision cache: download https://\S+ to .*hub"):
-        build_detector(args)
+        build_detector(options_from(DetectorOptions, args))
 
 
 def test_yolo_detector_from_a_random_ultralytics_model(ds, tiny_ckpt, tmp_path, monkeypatch):

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from sam2cli.cli.args import resolve
+from sam2cli.cli.args import options_from, resolve
 from sam2cli.engine import annotate as ann
+from sam2cli.engine.options import AnnotateOptions
 
 ray = pytest.importorskip("ray", reason='ray is not installed (optional: pip install "sam2cli[ray]")')
 from sam2cli.engine import ray_engine  # noqa: E402
@@ -64,7 +65,7 @@ def run(ds, ckpt, out, *argv):
     buf = io.StringIO()
     args = resolve([f"data={ds / 'images'}", f"sam_model={ckpt}", "device=cpu", f"det_labels={ds / 'boxes'}",
                     f"output_dir={out}", "save_json=True", *argv])
-    rc = ann.run_annotate(args, Console(file=buf, width=400), sam_imgsz=SAM_IMGSZ)
+    rc = ann.run_annotate(options_from(AnnotateOptions, args), Console(file=buf, width=400), sam_imgsz=SAM_IMGSZ)
     return rc, buf.getvalue()
 
 

@@ -15,7 +15,8 @@ import torch
 from rich.console import Console
 
 from sam2cli.cli.app import main
-from sam2cli.cli.args import resolve
+from sam2cli.cli.args import options_from, resolve
+from sam2cli.train.options import TrainOptions
 
 
 def make_yolo(root: Path, n_train=8, n_val=2, size=128, seed=0) -> Path:
@@ -47,7 +48,7 @@ def data(tmp_path_factory):
 def train_args(data, tmp_path, *extra):
     args = resolve(["model=sam2_demo", f"data={data}", "batch=4", "n_correct=1", "val_samples=2", "imgsz=128",
                     "warmup_steps=1", "lr0=0.001", f"project={tmp_path / 'runs'}", *extra])
-    return args
+    return options_from(TrainOptions, args)
 
 
 def test_loss_halves_when_overfitting_one_batch(data, tmp_path):

@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from sam2cli import __version__
 from sam2cli.errors import SAM2Error, UsageError
-from .args import format_defaults, resolve
+from .args import format_defaults, options_from, resolve
 
 console = Console(stderr=True, soft_wrap=True)  # logs, progress and summaries: stdout stays clean for pipes
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
@@ -52,14 +52,18 @@ def benchmark(ctx: typer.Context):
 def annotate(ctx: typer.Context):
     """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
     from sam2cli.engine.annotate import run_annotate
-    raise typer.Exit(run_annotate(resolve(ctx.args), console))  # imgsz= is the detector's (640 unless given)
+    from sam2cli.engine.options import AnnotateOptions
+    opts = options_from(AnnotateOptions, resolve(ctx.args))  # imgsz= is the detector's (640 unless given)
+    raise typer.Exit(run_annotate(opts, console))
 
 
 @app.command(context_settings=EXTRA)
 def train(ctx: typer.Context):
     """Fine-tune SAM 2 on your masks (YOLO-seg, COCO or DAVIS data), or train a config from scratch."""
+    from sam2cli.train.options import TrainOptions
     from sam2cli.train.trainer import run_train
-    raise typer.Exit(run_train(resolve(ctx.args), console))  # at the model's own input size unless imgsz=
+    opts = options_from(TrainOptions, resolve(ctx.args))
+    raise typer.Exit(run_train(opts, console))  # at the model's own input size unless imgsz=
 
 
 @app.command(context_settings=EXTRA)

@@ -15,6 +15,7 @@ import json
 import queue
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Optional, Protocol
 
@@ -28,6 +29,7 @@ from sam2cli.io.image import is_image_file, load_image
 from sam2cli.io.prediction_json import dumps
 from .annotate_image import Item, Summary, clean_stale_temps, filter_detections, segment, sidecar_path, write_image
 from .detectors import Detections, build_detector
+from .options import AnnotateOptions
 from .progress import progress_bar
 
 PREFETCH = 4  # images decoded + detected ahead of SAM
@@ -197,24 +199,24 @@ def check_engine(engine: Optional[str]) -> None:
         raise UsageError(f"engine={engine} is not implemented in this version: use engine=local or engine=ray")
 
 
-def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: Optional[int] = None) -> int:
+def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, sam_imgsz: Optional[int] = None) -> int:
     """Run the annotate job; returns the exit code (1 when some images failed).
-    ``detector`` replaces the one the arguments describe; ``sam_imgsz`` sets SAM's input size."""
-    if not args.get("data"):
+    ``detector`` replaces the one the options describe; ``sam_imgsz`` sets SAM's input size."""
+    if not opts.data:
         raise UsageError("data= is required, e.g. sam2 annotate data=path/to/images det_model=yolo11x.pt")
-    data = Path(args["data"]).expanduser()
+    data = Path(opts.data).expanduser()
     if not data.is_dir():
-        raise UsageError(f"data={args['data']} is not a directory: give the folder of images to annotate")
-    check_engine(args.get("engine"))
-    classes = parse_classes(args.get("classes"))
-    i, n = parse_shard(args.get("shard"))
-    out_dir = Path(args["output_dir"]).expanduser() if args.get("output_dir") else default_output_dir(data)
+        raise UsageError(f"data={opts.data} is not a directory: give the folder of images to annotate")
+    check_engine(opts.engine)
+    det = replace(opts.detector, classes=parse_classes(opts.detector.classes),
+                  imgsz=opts.detector.imgsz or DET_IMGSZ)  # imgsz= is the detector's size here: 640 unless given
+    i, n = parse_shard(opts.shard)
+    out_dir = Path(opts.output_dir).expanduser() if opts.output_dir else default_output_dir(data)
     if out_dir.resolve() == data.resolve():
         raise UsageError(f"output_dir={out_dir} is the data folder: give another output_dir=")
-    if args.get("det_labels") and Path(args["det_labels"]).expanduser().resolve() == out_dir.resolve():
-        raise UsageError(f"det_labels={args['det_labels']} is also the output folder: give another output_dir=, "
+    if det.det_labels and Path(det.det_labels).expanduser().resolve() == out_dir.resolve():
+        raise UsageError(f"det_labels={det.det_labels} is also the output folder: give another output_dir=, "
                          f"e.g. output_dir={out_dir}_seg")
-    det_imgsz = args.get("imgsz") or DET_IMGSZ  # imgsz= is the detector's size here: 640 unless given
 
     images = list_images(data)
     if not images:  # as predict on the same folder: a runtime error, before any detector or folder
@@ -230,25 +232,25 @@ def run_annotate(args: dict, console: Console, detector: Any = None, sam_imgsz: 
         seen[it.label] = rel.as_posix()
         items.append(it)
     json_path = out_dir / ("annotations.json" if n == 1 else f"annotations_shard{i}of{n}.json")
-    save_json = bool(args.get("save_json"))
+    save_json = opts.save_json
     dests = [it.label for it in items] + ([sidecar_path(out_dir, it.rel) for it in items] + [json_path]) * save_json
     clean_stale_temps(dests)
-    pending = [it for it in items if args.get("overwrite") or not it.label.is_file()]
+    pending = [it for it in items if opts.overwrite or not it.label.is_file()]
     summary.skipped = len(items) - len(pending)
 
-    given, detector = detector, detector or build_detector({**args, "classes": classes}, imgsz=det_imgsz)
+    given, detector = detector, detector or build_detector(det)
     if pending:
         engine: Engine
-        if args.get("engine") == "ray":
+        if opts.engine == "ray":
             from .ray_engine import RayEngine
             names = detector.names if isinstance(getattr(detector, "names", None), dict) else None
-            engine = RayEngine(args, classes, save_json, out_dir, det_imgsz, sam_imgsz, detector=given, names=names)
+            engine = RayEngine(replace(opts, detector=det), out_dir, sam_imgsz, detector=given, names=names)
         else:
             from .image_predictor import ImagePredictor
             from .loader import load_model
-            net, _ = load_model(args["sam_model"], args.get("device") or None, sam_imgsz)
-            predictor = ImagePredictor(net, half=bool(args.get("half")))
-            engine = LocalEngine(detector, predictor, classes, args["max_det"], save_json, out_dir)
+            net, _ = load_model(opts.sam_model, opts.device, sam_imgsz)
+            predictor = ImagePredictor(net, half=opts.half)
+            engine = LocalEngine(detector, predictor, det.classes, det.max_det, save_json, out_dir)
         engine.run(pending, console, summary)
     shard = f" (shard {i}/{n})" if n > 1 else ""
     console.print(f"{summary.images} image(s) annotated{shard}, {summary.objects} object(s), {summary.empty} empty, "

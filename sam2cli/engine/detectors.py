@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from sam2cli.errors import SAM2Error, UsageError
+from .options import DetectorOptions
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 YOLO_HINT = 'pip install "sam2cli[yolo]"'
@@ -219,16 +220,16 @@ class YoloDetector:
 
 # ----------------------------------------------------------------------------- factory
 
-def build_detector(args: dict, imgsz: int = 640) -> Any:
-    """The detector the arguments ask for: det_labels, a torchvision name, or an ultralytics model."""
-    if args.get("det_labels"):
-        return LabelsDetector(args["det_labels"])
-    det_model = str(args.get("det_model") or "").strip()
+def build_detector(opts: DetectorOptions) -> Any:
+    """The detector the options ask for: det_labels, a torchvision name, or an ultralytics model."""
+    if opts.det_labels:
+        return LabelsDetector(opts.det_labels)
+    det_model = str(opts.det_model or "").strip()
     if not det_model:
         raise UsageError("det_model= is required (e.g. det_model=yolo11x.pt), or give det_labels=DIR")
-    common = dict(conf=args["conf"], iou=args["iou"], max_det=args["max_det"], device=args.get("device") or None)
+    common = dict(conf=opts.conf, iou=opts.iou, max_det=opts.max_det, device=opts.device or None)
     tv = parse_torchvision(det_model)
     if tv is not None:
         name, path = tv
         return TorchvisionDetector(name, weights=path or "cache", **common)
-    return YoloDetector(det_model, imgsz=imgsz, classes=args.get("classes"), half=bool(args.get("half")), **common)
+    return YoloDetector(det_model, imgsz=opts.imgsz or 640, classes=opts.classes, half=opts.half, **common)

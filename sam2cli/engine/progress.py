@@ -50,10 +50,14 @@ class _Progress(Progress):
                            highlight=False, markup=False)
 
 
-def progress_bar(console: Console) -> Progress:
-    """A transient bar with a ``rate`` field: ``bar.add_task(name, total=n, rate="")``."""
-    return _Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True)
+def progress_bar(console: Console, disable: bool = False) -> Progress:
+    """A transient bar with a ``rate`` field: ``bar.add_task(name, total=n, rate="")``;
+    ``disable`` shows nothing (a DDP rank other than 0)."""
+    bar = _Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True,
+                    disable=disable)
+    bar._plain = bar._plain and not disable
+    return bar
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,6 +26,7 @@ from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
+from .options import AnnotateOptions
 from .annotate_image import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
 from .progress import progress_bar
 
@@ -56,18 +58,19 @@ def _abs_if_file(value: Any) -> Any:
     return os.path.abspath(p) if p.exists() else value
 
 
-def worker_args(args: dict) -> dict:
-    """The arguments the actors rebuild the detector and SAM from, with portable paths. SAM's
+def worker_options(opts: AnnotateOptions) -> tuple[AnnotateOptions, str]:
+    """The options the actors rebuild the detector and SAM from, with portable paths, and SAM's
+    model as named (a node that cannot see the resolved file resolves the name itself). SAM's
     checkpoint is resolved (downloaded if need be) here, once: put the weights directory
-    (``$SAM2CLI_WEIGHTS_DIR``) on the shared filesystem and no node downloads it again."""
+    (``$SAM2CLI_WEIGHTS_DIR``) on the shared filesystem and no node downloads it again. An
+    exported folder is used as it is."""
     from sam2cli.io.weights import resolve_weights
 
-    out = dict(args)
-    for key in ("det_model", "det_labels"):
-        out[key] = _abs_if_file(args.get(key))
-    out["sam_model_name"] = args["sam_model"]  # a node that cannot see the resolved file resolves the name itself
-    out["sam_model"] = os.path.abspath(resolve_weights(args["sam_model"]))
-    return out
+    det = replace(opts.detector, det_model=_abs_if_file(opts.detector.det_model),
+                  det_labels=_abs_if_file(opts.detector.det_labels))
+    sam = Path(opts.sam_model).expanduser()
+    sam = sam if sam.is_dir() else Path(resolve_weights(opts.sam_model))
+    return replace(opts, detector=det, sam_model=os.path.abspath(sam)), opts.sam_model
 
 
 # ----------------------------------------------------------------------------- remote side
@@ -97,16 +100,15 @@ def decode(batch: dict) -> dict:
 class Annotator:
     """One Ray actor: a detector and a SAM predictor, loaded once; annotates and writes batches."""
 
-    def __init__(self, args: dict, device: str, classes: Optional[list], save_json: bool, out_dir: str,
-                 det_imgsz: int, sam_imgsz: Optional[int], threads: int = 1, detector: Any = None,
-                 hooks: Optional[dict] = None):
+    def __init__(self, opts: AnnotateOptions, sam_model_name: str, device: str, out_dir: str,
+                 sam_imgsz: Optional[int], threads: int = 1, detector: Any = None, hooks: Optional[dict] = None):
         import ray
         import torch
 
         torch.set_num_threads(threads)  # CPU work: the CPUs this actor asked for (Ray's default is floor(num_cpus))
 
-        self.classes, self.max_det, self.save_json = classes, int(args["max_det"]), save_json
-        self.json_dir = Path(out_dir) if save_json else None
+        self.classes, self.max_det, self.save_json = opts.detector.classes, opts.detector.max_det, opts.save_json
+        self.json_dir = Path(out_dir) if opts.save_json else None
         self.hooks = hooks or {}
         ctx = ray.get_runtime_context()
         self.actor_id = ctx.get_actor_id() or f"pid{os.getpid()}"
@@ -119,11 +121,10 @@ class Annotator:
             from .image_predictor import ImagePredictor
             from .loader import load_model
 
-            self.detector = detector or build_detector({**args, "classes": classes, "device": device},
-                                                       imgsz=det_imgsz)
-            sam = args["sam_model"] if Path(args["sam_model"]).is_file() else args["sam_model_name"]
+            self.detector = detector or build_detector(replace(opts.detector, device=device))
+            sam = opts.sam_model if Path(opts.sam_model).exists() else sam_model_name
             net, _ = load_model(sam, device or None, sam_imgsz)
-            self.predictor = ImagePredictor(net, half=bool(args.get("half")))
+            self.predictor = ImagePredictor(net, half=opts.half)
         except Exception as e:
             self.init_error = e
         if self.hooks.get("pid_dir"):
@@ -192,19 +193,18 @@ def _pickle_error(e: BaseException) -> bytes:
 # ----------------------------------------------------------------------------- driver side
 
 class RayEngine:
-    """The annotate job on Ray: ``RayEngine(args, ...).run(items, console, summary) -> Summary``."""
+    """The annotate job on Ray: ``RayEngine(opts, out_dir).run(items, console, summary) -> Summary``."""
 
-    def __init__(self, args: dict, classes: Optional[list] = None, save_json: bool = False,
-                 out_dir: Optional[Path] = None, det_imgsz: int = 640, sam_imgsz: Optional[int] = None,
+    def __init__(self, opts: AnnotateOptions, out_dir: Optional[Path] = None, sam_imgsz: Optional[int] = None,
                  detector: Any = None, names: Optional[dict] = None):
-        """``detector``: an object to ship to every actor instead of building one there from ``args``;
+        """``detector``: an object to ship to every actor instead of building one there from ``opts``;
         ``names``: a dict the detectors' class names are merged into (for the COCO categories)."""
-        self.args, self.classes, self.save_json = args, classes, save_json
+        self.opts, self.save_json = opts, opts.save_json
         self.out_dir = Path(out_dir) if out_dir is not None else Path(".")
-        self.det_imgsz, self.sam_imgsz = det_imgsz, sam_imgsz
+        self.sam_imgsz = sam_imgsz
         self.detector, self.names = detector, names
-        self.workers = int(args.get("workers") or 1)
-        gpw = args.get("gpus_per_worker", 1.0)
+        self.workers = int(opts.workers or 1)
+        gpw = opts.gpus_per_worker
         if gpw is None or isinstance(gpw, bool) or not isinstance(gpw, (int, float)) or gpw < 0:
             raise UsageError(f"gpus_per_worker={gpw} is not valid: expected a number >= 0, e.g. 1 or 0.5")
         self.gpus_per_worker = float(gpw)
@@ -214,8 +214,8 @@ class RayEngine:
         """Connect to (or start) Ray; True when this call started it (and so stops it)."""
         if ray.is_initialized():
             return False
-        address = self.args.get("ray_address") or os.environ.get("RAY_ADDRESS") or None
-        verbose = bool(self.args.get("verbose"))
+        address = self.opts.ray_address or os.environ.get("RAY_ADDRESS") or None
+        verbose = self.opts.verbose
         kw = dict(log_to_driver=verbose, logging_level="INFO" if verbose else "WARNING")
         try:
             if address:
@@ -230,7 +230,7 @@ class RayEngine:
 
     def _resources(self, ray: Any, console: Console, workers: int) -> tuple[dict, str, int]:
         """The actors' resource request, the device they load models on and their torch CPU threads."""
-        device = str(self.args.get("device") or "").strip().lower()
+        device = str(self.opts.device or "").strip().lower()
         gpus = float(ray.cluster_resources().get("GPU", 0))
         want_gpu = self.gpus_per_worker > 0 and (_is_cuda(device) or (device == "" and gpus > 0))
         if want_gpu:
@@ -251,11 +251,11 @@ class RayEngine:
         if not items:
             return s
         ray = import_ray()
-        wargs = worker_args(self.args)  # a missing checkpoint fails here, before Ray starts
+        wopts = worker_options(self.opts)  # a missing checkpoint fails here, before Ray starts
         t_start = time.perf_counter()
         started = self._connect(ray)
         try:
-            self._run(ray, items, console, s, wargs, time.perf_counter() - t_start)
+            self._run(ray, items, console, s, wopts, time.perf_counter() - t_start)
         finally:
             dests = [it.label for it in items] + [sidecar_path(self.out_dir, it.rel) for it in items] * self.save_json
             clean_stale_temps(dests)  # what writes in killed workers left behind
@@ -263,12 +263,13 @@ class RayEngine:
                 ray.shutdown()
         return s
 
-    def _run(self, ray: Any, items: list[Item], console: Console, s: Summary, wargs: dict, init_s: float) -> None:
+    def _run(self, ray: Any, items: list[Item], console: Console, s: Summary,
+             wopts: tuple[AnnotateOptions, str], init_s: float) -> None:
         from ray.data import ActorPoolStrategy, DataContext
 
         ctx = DataContext.get_current()  # our progress bar replaces Ray Data's (and its INFO logs)
         saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start") if hasattr(ctx, k)}
-        quiet = _Quiet() if not self.args.get("verbose") else None
+        quiet = _Quiet() if not self.opts.verbose else None
         for k in saved:
             setattr(ctx, k, quiet is None)
         try:
@@ -279,9 +280,8 @@ class RayEngine:
             nblocks = max(1, -(-len(rows) // BLOCK))
             ds = ray.data.from_items(rows, **_blocks_kw(ray, nblocks))
             ds = ds.map_batches(decode, batch_size=None, batch_format="numpy", num_cpus=DECODE_CPUS)
-            ctor = dict(args=wargs, device=device, classes=self.classes, save_json=self.save_json,
-                        out_dir=os.path.abspath(self.out_dir), det_imgsz=self.det_imgsz, sam_imgsz=self.sam_imgsz,
-                        threads=threads, detector=self.detector, hooks=dict(_TEST_HOOKS))
+            ctor = dict(opts=wopts[0], sam_model_name=wopts[1], device=device, out_dir=os.path.abspath(self.out_dir),
+                        sam_imgsz=self.sam_imgsz, threads=threads, detector=self.detector, hooks=dict(_TEST_HOOKS))
             ds = ds.map_batches(Annotator, batch_size=BATCH, batch_format="numpy", fn_constructor_kwargs=ctor,
                                 compute=ActorPoolStrategy(size=size), **resources)
             per: dict[str, dict] = {}

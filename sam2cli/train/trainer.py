@@ -20,12 +20,14 @@ import torch.distributed as dist
 from rich.console import Console
 
 from sam2cli.engine.device import autocast, select_device
+from sam2cli.engine.progress import progress_bar, rate_text
 from sam2cli.errors import UsageError
 from sam2cli.io.run_dir import increment_dir
 from .batches import clip_item, image_item, stack_images
 from .evaluate import evaluate
 from .losses import SAM2Loss
 from .optim import build_optimizer, freeze, lr_factor, set_lr
+from .options import StepOptions, TrainOptions
 from .setup import load_train_model, open_splits
 from .schedule import Part, per_dataset, sample_gen, step_parts
 from .steps import prompted_frames, spans_of, video_clip
@@ -38,16 +40,16 @@ class StepLoss(torch.nn.Module):
     forward(parts) -> (mean over samples of SAM 2's core loss, logged terms). A part holds one
     dataset's samples (see schedule.py); images and video clips can share a step."""
 
-    def __init__(self, model, loss_fn: SAM2Loss, args: Dict[str, Any], datasets: List, videos: List[bool]):
+    def __init__(self, model, loss_fn: SAM2Loss, opts: StepOptions, datasets: List, videos: List[bool]):
         super().__init__()
-        self.model, self.loss_fn, self.args, self.datasets, self.videos = model, loss_fn, args, datasets, videos
+        self.model, self.loss_fn, self.opts, self.datasets, self.videos = model, loss_fn, opts, datasets, videos
 
     def clip_loss(self, dataset, gen: torch.Generator, index: int) -> Optional[Dict[str, torch.Tensor]]:
         dev = self.model.no_obj_ptr.device
-        frames, masks = clip_item(dataset[index], self.model.image_size, gen, bool(self.args["augment"]))
+        frames, masks = clip_item(dataset[index], self.model.image_size, gen, self.opts.augment)
         if masks.shape[1] == 0:
             return None
-        preds = video_clip(self.model, frames.to(dev), masks[:, :, None].to(dev), gen, self.args["n_correct"])
+        preds = video_clip(self.model, frames.to(dev), masks[:, :, None].to(dev), gen, self.opts.n_correct)
         return self.loss_fn(preds, masks.to(dev))
 
     def image_losses(self, dataset, gens: List[torch.Generator], indices: List[int]) -> List[Dict[str, torch.Tensor]]:
@@ -56,7 +58,7 @@ class StepLoss(torch.nn.Module):
         dev, size = self.model.no_obj_ptr.device, self.model.image_size
         samples = []
         for gen, i in zip(gens, indices):
-            image, masks = image_item(dataset[i], size, gen, self.args["max_objects"], bool(self.args["augment"]))
+            image, masks = image_item(dataset[i], size, gen, self.opts.max_objects, self.opts.augment)
             if len(masks):
                 samples.append((gen, image, masks))
         if not samples:
@@ -65,14 +67,14 @@ class StepLoss(torch.nn.Module):
         gt = gt.to(dev)
         feats = self.model.encode_image(images.to(dev)).select(owner.to(dev))
         spans = spans_of([len(m) for _, _, m in samples])
-        done = prompted_frames(self.model, feats, gt, spans, [g for g, _, _ in samples], self.args["n_correct"], 1.0)
+        done = prompted_frames(self.model, feats, gt, spans, [g for g, _, _ in samples], self.opts.n_correct, 1.0)
         return [self.loss_fn([p.steps], gt[s, 0][None]) for p, s in zip(done, spans)]
 
     def forward(self, parts: List[Part]):
         losses = []
         for part in parts:
             dataset = self.datasets[part.source]
-            gens = [sample_gen(self.args["seed"], part.source, pass_no, i) for pass_no, i in part.items]
+            gens = [sample_gen(self.opts.seed, part.source, pass_no, i) for pass_no, i in part.items]
             indices = [i for _, i in part.items]
             if self.videos[part.source]:
                 clips = (self.clip_loss(dataset, g, i) for g, i in zip(gens, indices))
@@ -89,37 +91,38 @@ class StepLoss(torch.nn.Module):
 
 
 class Trainer:
-    def __init__(self, args: Dict[str, Any], console: Console):
-        self.args, self.console = args, console
+    def __init__(self, opts: TrainOptions, console: Console):
+        self.opts, self.console = opts, console
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        self.device = select_device(args["device"] or ("cpu" if self.world > 1 and not torch.cuda.is_available() else None))
+        self.device = select_device(opts.device or ("cpu" if self.world > 1 and not torch.cuda.is_available() else None))
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        torch.manual_seed(args["seed"])
-        self.model, self.start_epoch, resume_state = load_train_model(args, self.device)
+        torch.manual_seed(opts.step.seed)
+        self.model, self.start_epoch, resume_state = load_train_model(opts, self.device)
         self.size = self.model.image_size
-        self.trains, self.vals, self.videos = open_splits(args)
-        self.batches = per_dataset(args["batch"], len(self.trains))  # bad sizes fail before any output
+        self.trains, self.vals, self.videos = open_splits(opts)
+        self.batches = per_dataset(opts.batch, len(self.trains))  # bad sizes fail before any output
         if self.world > 1 and any(b % self.world for b in self.batches):
-            raise UsageError(f"batch={args['batch']} must be a multiple of the {self.world} processes")
-        if args["freeze"]:
-            prefixes = [args["freeze"]] if isinstance(args["freeze"], str) else list(args["freeze"])
+            raise UsageError(f"batch={opts.batch} must be a multiple of the {self.world} processes")
+        if opts.freeze:
+            prefixes = [opts.freeze] if isinstance(opts.freeze, str) else list(opts.freeze)
             if not freeze(self.model, prefixes):
-                raise UsageError(f"freeze={args['freeze']} matches no parameter; e.g. freeze=image_encoder")
-        self.opt = build_optimizer(self.model, args["lr0"], args["weight_decay"])
+                raise UsageError(f"freeze={opts.freeze} matches no parameter; e.g. freeze=image_encoder")
+        self.opt = build_optimizer(self.model, opts.lr0, opts.weight_decay)
         self.best = -1.0
         if resume_state:
             self.opt.load_state_dict(resume_state["optimizer"])
             self.best = float(resume_state.get("best_fitness", -1.0))
         loss_fn = SAM2Loss()
         loss_fn.sync_num_objects = False  # per-sample normalisation: DDP == one process
-        self.step_module = StepLoss(self.model, loss_fn, args, self.trains, self.videos)
+        self.step_module = StepLoss(self.model, loss_fn, opts.step, self.trains, self.videos)
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(self.step_module)
         self.run_dir = Path(resume_state["run_dir"]) if resume_state else None
         if self.rank == 0 and self.run_dir is None:
-            self.run_dir = increment_dir(args["project"], args["name"] or "train", args["exist_ok"])
+            where = opts.run_dir
+            self.run_dir = increment_dir(where.project, where.name or "train", where.exist_ok)
         self.steps_per_epoch = max(1, len(self.trains[0]) // self.batches[0])
 
     # ------------------------------------------------------------------ one step
@@ -130,35 +133,35 @@ class Trainer:
         if parts and not isinstance(parts[0], Part):
             parts = [Part(0, [(epoch, int(i)) for i in parts])]
         mine = [p.share(self.rank, self.world) for p in parts]
-        lr = set_lr(self.opt, self.args["lr0"], lr_factor(step, total, self.args["warmup_steps"], self.args["lrf"]))
+        lr = set_lr(self.opt, self.opts.lr0, lr_factor(step, total, self.opts.warmup_steps, self.opts.lrf))
         self.opt.zero_grad(set_to_none=True)
-        with autocast(self.device, self.args["half"]):
+        with autocast(self.device, self.opts.half):
             core, logs = self.step_module(mine)
         core.backward()  # DDP averages the gradients across ranks here
-        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.args["clip_grad"])
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.opts.clip_grad)
         self.opt.step()
         logs["lr"] = lr
         return logs
 
     # ------------------------------------------------------------------ epochs
     def fit(self) -> int:
-        a = self.args
-        total = a["epochs"] * self.steps_per_epoch
+        a = self.opts
+        total = a.epochs * self.steps_per_epoch
         epoch = self.start_epoch
         try:
-            for epoch in range(self.start_epoch, a["epochs"]):
+            for epoch in range(self.start_epoch, a.epochs):
                 t0, sums, n = time.time(), {}, 0
-                with progress(self.console, self.rank) as bar:
-                    task = bar.add_task(f"epoch {epoch + 1}/{a['epochs']}", total=self.steps_per_epoch, info="")
+                with progress_bar(self.console, disable=self.rank != 0) as bar:
+                    task = bar.add_task(f"epoch {epoch + 1}/{a.epochs}", total=self.steps_per_epoch, rate="")
                     for s in range(self.steps_per_epoch):
-                        parts = step_parts([len(d) for d in self.trains], self.batches, a["seed"], epoch, s,
+                        parts = step_parts([len(d) for d in self.trains], self.batches, a.step.seed, epoch, s,
                                            self.steps_per_epoch)
                         logs = self.train_step(epoch, parts, epoch * self.steps_per_epoch + s, total)
                         for k, v in logs.items():
                             sums[k] = sums.get(k, 0.0) + v
                         n += 1
-                        rate = n / (time.time() - t0)
-                        bar.update(task, advance=1, info=f"loss {logs.get('core_loss', float('nan')):.3f} {rate:.2f} it/s")
+                        rate = rate_text(n, time.time() - t0, "step")
+                        bar.update(task, advance=1, rate=f"loss {logs.get('core_loss', float('nan')):.3f} {rate}")
                 if self.rank == 0:
                     self.end_epoch(epoch, {k: v / n for k, v in sums.items()}, time.time() - t0)
                 if self.world > 1:
@@ -178,7 +181,7 @@ class Trainer:
     def end_epoch(self, epoch: int, train: Dict[str, float], seconds: float) -> None:
         metrics, fits = {}, []
         for k, (ds, video) in enumerate(zip(self.vals, self.videos)):
-            m = evaluate(self.model, ds, video, self.args["val_samples"], self.args["max_objects"])
+            m = evaluate(self.model, ds, video, self.opts.val_samples, self.opts.step.max_objects)
             fits.append(m["JF"] if video else np.mean([m.get("miou_click", 0.0), m.get("miou_box", 0.0)]))
             metrics.update({(f"{key}{k}" if key in metrics else key): v for key, v in m.items()})
         fitness = float(np.mean(fits))
@@ -220,12 +223,5 @@ class Trainer:
             torch.save(ckpt, tmp)
 
 
-def progress(console: Console, rank: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
-                    disable=rank != 0)
-
-
-def run_train(args: Dict[str, Any], console: Console) -> int:
-    return Trainer(args, console).fit()
+def run_train(opts: TrainOptions, console: Console) -> int:
+    return Trainer(opts, console).fit()
