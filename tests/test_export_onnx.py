@@ -3,7 +3,8 @@
 Random-weight SAM 2.1 tiny exported at imgsz=256 (backbone 64/32/16 maps): each graph against
 the PyTorch model on inputs it was not traced with, the image predictor and the tracker through
 ONNX Runtime against PyTorch. The demo model exported through the CLI at its own 384 px: the
-same click, box and tracking quality as in PyTorch. Bad folders and paths: one line each.
+same click, box and tracking quality as in PyTorch, and the same masks from `sam2 annotate`
+(local and Ray), `sam2 track` and the interactive predictor. Bad folders and paths: one line each.
 """
 
 import shutil
@@ -457,3 +458,135 @@ def test_sam2_0_memory_graphs(tmp_path):
                              "mem_tpos": np.array([6, 1]), "ptrs": torch.stack([p for _, p in ptrs], 1).numpy(),
                              "ptr_pos": np.array([0, 3 / 15], np.float32)})[0]
     close(want, torch.from_numpy(got), LOGITS_TOL)
+
+
+# ----------------------------------------------------------------------------- the export in every command
+
+def demo_dataset(root, n=4):
+    """root/images: n unseen demo scenes (128 px PNGs); root/boxes: their objects' tight boxes as
+    YOLO detection labels (class = scene kind), the detector annotate takes from files."""
+    import cv2
+    from test_demo_model import scene_images, tight_box
+    (root / "images").mkdir(parents=True)
+    (root / "boxes").mkdir()
+    for i, (image, masks, classes) in enumerate(scene_images(n)):
+        cv2.imwrite(str(root / "images" / f"s{i}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        h, w = image.shape[:2]
+        lines = []
+        for m, c in zip(masks, classes):
+            x0, y0, x1, y1 = tight_box(m)
+            lines.append(f"{c} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}")
+        (root / "boxes" / f"s{i}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def annotate(ds, sam_model, out, *argv):
+    """`sam2 annotate` as users run it (the detector: box files) -> the labels folder."""
+    code = main(["annotate", f"data={ds / 'images'}", f"sam_model={sam_model}", "device=cpu",
+                 f"det_labels={ds / 'boxes'}", f"output_dir={out}", "save_json=True", *argv])
+    assert code == 0
+    return out
+
+
+def annotation_masks(out):
+    """{(image, object index): (class, mask)} from annotate's COCO records."""
+    import json
+    from sam2cli.io.coco_rle import rle_to_mask
+    masks = {}
+    for path in sorted(out.glob(".coco/*.json")):
+        for k, rec in enumerate(json.loads(path.read_text())["annotations"]):
+            masks[(path.stem, k)] = (rec["category_id"], rle_to_mask(rec["segmentation"]))
+    return masks
+
+
+def same_masks(a, b, limit=0.99):
+    """Same keys and classes, every mask IoU >= limit; returns the IoUs."""
+    assert a.keys() == b.keys() and a
+    assert all(a[k][0] == b[k][0] for k in a)
+    ious = [mask_iou(a[k][1], b[k][1]) for k in a]
+    assert min(ious) >= limit, sorted(ious)[:3]
+    return ious
+
+
+def test_annotate_with_an_export_writes_the_pytorch_labels(demo_folder, tmp_path):
+    """`sam2 annotate` (local engine) with sam_model=<export>: the same objects, classes and masks
+    (IoU >= 0.99 each) as with the checkpoint it came from; polygons within a pixel."""
+    ds = demo_dataset(tmp_path / "ds")
+    a = annotate(ds, "sam2_demo.pt", tmp_path / "torch")
+    b = annotate(ds, demo_folder, tmp_path / "onnx")
+    ious = same_masks(annotation_masks(a), annotation_masks(b))
+    print(f"annotate through ONNX Runtime: {len(ious)} objects, min mask IoU {min(ious):.4f}")
+    for txt in sorted(a.glob("*.txt")):
+        la, lb = txt.read_text().splitlines(), (b / txt.name).read_text().splitlines()
+        assert [x.split()[0] for x in la] == [x.split()[0] for x in lb]
+        for x, y in zip(la, lb):
+            pa, pb = np.array(x.split()[1:], float), np.array(y.split()[1:], float)
+            if len(pa) == len(pb):  # same vertices: within a pixel of the 128-px image
+                assert np.abs(pa - pb).max() <= 1 / 128 + 1e-6
+
+
+def test_annotate_with_an_export_on_ray(demo_folder, tmp_path):
+    """engine=ray with sam_model=<export>: the folder reaches the actors as it is, and they write the
+    local engine's masks."""
+    ray = pytest.importorskip("ray")
+    ds = demo_dataset(tmp_path / "ds", n=2)
+    local = annotate(ds, demo_folder, tmp_path / "local")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        remote = annotate(ds, demo_folder, tmp_path / "ray", "engine=ray", "workers=1")
+    finally:
+        if started:
+            ray.shutdown()
+    same_masks(annotation_masks(local), annotation_masks(remote), limit=1.0)
+
+
+def demo_clip(path, n=6):
+    """An unseen demo video (128 px, 2-3 objects) as an h264 mp4, and its first frame's masks."""
+    from media import write_mp4
+    from sam2cli.train.scenes import item_rng
+    from sam2cli.train.scenes_video import make_video
+    frames, masks, _ = make_video(item_rng(987_654, 1, 1), 128, n_frames=n, n_objects=(2, 3))
+    return write_mp4(path, frames), masks[0]
+
+
+def test_track_with_an_export_gives_the_pytorch_masks(demo_folder, tmp_path, monkeypatch):
+    """`sam2 track` with model=<export>: the checkpoint's masks on every frame and object (IoU >= 0.99),
+    clicks on two objects on the first frame of an h264 clip."""
+    import json
+    from sam2cli.io.coco_rle import rle_to_mask
+    from test_demo_model import interior_point
+    clip, first = demo_clip(tmp_path / "clip.mp4")
+    points = [[float(v) for v in interior_point(m)] for m in first[:2]]
+    prompts = [{"frame": 0, "obj_id": k + 1, "points": [p], "labels": [1]} for k, p in enumerate(points)]
+    (tmp_path / "p.json").write_text(json.dumps(prompts))
+    monkeypatch.chdir(tmp_path)
+    out = {}
+    for name, model in (("torch", "sam2_demo.pt"), ("onnx", demo_folder)):
+        assert main(["track", f"model={model}", f"source={clip}", "prompts=p.json", "device=cpu", "save_json=True",
+                     "save=False", f"name={name}", "exist_ok=True"]) == 0
+        records = json.loads((tmp_path / "runs" / name / "predictions.json").read_text())
+        out[name] = {(r["frame"], r["obj_id"]): (0, rle_to_mask(r["segmentation"])) for r in records}
+    assert {f for f, _ in out["torch"]} == set(range(6))
+    ious = same_masks(out["torch"], out["onnx"])
+    print(f"sam2 track through ONNX Runtime: {len(ious)} frame-objects, min IoU {min(ious):.4f}")
+
+
+def test_interactive_predictor_with_an_export(demo_folder):
+    """The dynamic interactive predictor on an export: a box and a click registered on different
+    frames, then tracked; the checkpoint's masks on every frame (IoU >= 0.99)."""
+    from sam2cli.engine.interactive import SAM2DynamicInteractivePredictor
+    from sam2cli.train.scenes import item_rng
+    from sam2cli.train.scenes_video import make_video
+    from test_demo_model import interior_point, tight_box
+    frames, masks, _ = make_video(item_rng(987_654, 1, 2), 128, n_frames=5, n_objects=(2, 3))
+    results = []
+    for model in ("sam2_demo.pt", str(demo_folder)):
+        p = SAM2DynamicInteractivePredictor(overrides=dict(model=model, device="cpu"))
+        out = [p(frames[0], bboxes=[list(tight_box(masks[0, 0]))], obj_ids=[0]),
+               p(frames[1], points=[list(interior_point(masks[1, 1]))], labels=[1], obj_ids=[1])]
+        out += [p(f) for f in frames[2:]]
+        results.append([{(t, int(i)): (0, m) for i, m in zip(r.boxes.id, r.masks.data)} for t, r in enumerate(out)])
+    ious = [iou for a, b in zip(*results) for iou in same_masks(a, b)]
+    assert len(ious) == 1 + 2 * 4
