@@ -2,6 +2,7 @@
 
     sam2 export model=sam2.1_t.pt format=onnx            # -> sam2.1_t_onnx/ beside the checkpoint
     sam2 export model=sam2.1_t.pt imgsz=512 int8=True output=exports/t512
+    sam2 export model=sam2.1_t.pt half=True              # fp16 graphs, for the CUDA/TensorRT providers
 
 The folder is built under a temporary name beside its destination and renamed when it is
 complete and checked, so a failed or interrupted export never leaves a half-written folder.
@@ -25,6 +26,7 @@ from sam2cli.model.sam2 import SAM2Model
 from .export_check import check_export
 from .loader import load_model
 
+FP16_TOLERANCE = 1e-2           # fp16 graphs: max |diff| / max(1, max |fp32|) per output, on the CPU
 MIN_OPSET, MAX_OPSET = 17, 20   # LayerNorm is a single op from 17; 20 is the tracing exporter's last
 INT8_GRAPHS = ("image_encoder", "memory_attention")  # where the matmuls are
 
@@ -37,6 +39,10 @@ class ExportOptions:
     half: bool = False
     int8: bool = False
     opset: int = 17
+
+    @property
+    def precision(self) -> str:
+        return "int8" if self.int8 else ("fp16" if self.half else "fp32")
 
 
 def graph_specs(net: SAM2Model) -> Dict[str, Dict[str, Any]]:
@@ -92,6 +98,22 @@ def quantize_int8(path: Path) -> None:
     tmp.replace(path)
 
 
+def convert_fp16(path: Path) -> None:
+    """fp16 weights and activations, in place, by ONNX Runtime's own converter. Inputs and outputs
+    stay fp32 (the converter puts casts at the edges), so the host code is the same for every export."""
+    import logging
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    logging.disable(logging.WARNING)  # its notes on shape inference are not the user's business
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    finally:
+        logging.disable(logging.NOTSET)
+    onnx.save(model, str(path))
+
+
 def host_tensors(net: SAM2Model) -> Dict[str, np.ndarray]:
     """The small tensors the host code uses directly (see OnnxSAM2)."""
     t = {"no_mem_embed": net.no_mem_embed, "no_obj_ptr": net.no_obj_ptr,
@@ -109,9 +131,9 @@ def destination(opts: ExportOptions, ckpt: Path) -> Path:
 
 
 def check_options(opts: ExportOptions) -> None:
-    if opts.half:
-        raise UsageError("half=True export (fp16 graphs) is not available yet: export fp32 (half=False), "
-                         "or int8=True for a smaller, faster CPU model")
+    if opts.half and opts.int8:
+        raise UsageError("half=True and int8=True are two precisions: export fp16 graphs (half=True, for a GPU) "
+                         "or int8 matmuls (int8=True, for the CPU), not both")
     if not MIN_OPSET <= int(opts.opset) <= MAX_OPSET:
         raise UsageError(f"opset={opts.opset} is out of range: must be between {MIN_OPSET} and {MAX_OPSET}")
     try:
@@ -137,19 +159,23 @@ def export_onnx(opts: ExportOptions, log: Callable[[str], None] = print,
                 trace_graph(name, spec, files_of(tmp)[name], opts.opset)
                 if opts.int8 and name in INT8_GRAPHS:
                     quantize_int8(files_of(tmp)[name])
+                if opts.half:
+                    convert_fp16(files_of(tmp)[name])
         np.savez(files_of(tmp)["host_tensors"], **host_tensors(net))
         meta = {"variant": net.cfg.name, "version": net.cfg.version, "image_size": net.image_size,
                 "source": Path(ckpt).name, "source_sha256": sha256_file(Path(ckpt)),
-                "precision": "int8" if opts.int8 else "fp32", "opset": int(opts.opset),
+                "precision": opts.precision, "opset": int(opts.opset),
                 "int8_graphs": list(INT8_GRAPHS) if opts.int8 else [],
                 "params": sum(p.numel() for p in net.parameters()), "config": config_dict(net)}
         (tmp / MANIFEST).write_text(manifest_text(meta, tmp), encoding="utf-8")
         step("check against PyTorch")
-        worst = check_export(net, tmp)
+        worst = check_export(net, tmp, relative=opts.half)
+        what = "max|diff|/max(1,max|ref|)" if opts.half else "max|diff|"
         for name in GRAPHS:
-            log(f"{name}: " + ", ".join(f"{k} max|diff| {v:.2e}" for k, v in worst[name].items()))
-        if not opts.int8:
-            bad = [f"{n}.{k} {v:.2e}" for n, d in worst.items() for k, v in d.items() if not v <= 1e-2]
+            log(f"{name}: " + ", ".join(f"{k} {what} {v:.2e}" for k, v in worst[name].items()))
+        if not opts.int8:  # fp16: relative to each output's size; an fp16 overflow (inf) fails too
+            limit = FP16_TOLERANCE if opts.half else 1e-2
+            bad = [f"{n}.{k} {v:.2e}" for n, d in worst.items() for k, v in d.items() if not v <= limit]
             if bad:
                 raise SAM2Error(f"the exported graphs differ from the PyTorch model ({', '.join(bad)}); "
                                 "this is a bug: report it with the model name")
@@ -208,7 +234,7 @@ def run_export(args: Dict[str, Any], console) -> int:
                 bar.advance(task)
             bar.update(task, description=name)
         dest = export_onnx(opts, log=lines.append, step=step)
-    console.print(f"exported {opts.model} ({'int8' if opts.int8 else 'fp32'}, opset {opts.opset}) to {dest} "
+    console.print(f"exported {opts.model} ({opts.precision}, opset {opts.opset}) to {dest} "
                   f"in {time.perf_counter() - t0:.1f} s; ONNX Runtime vs PyTorch, worst differences:", highlight=False)
     for line in lines:
         console.print(f"  {line}", highlight=False)

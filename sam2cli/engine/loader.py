@@ -1,6 +1,7 @@
 """Turn what the user passes as `model=` into a ready model on a device: a checkpoint becomes a
 SAM2Model, a folder written by `sam2 export format=onnx` the ONNX Runtime backend (OnnxSAM2)."""
 
+import logging
 from pathlib import Path
 from typing import Callable, Optional, Tuple, Union
 
@@ -39,6 +40,10 @@ def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None
             net = load_onnx_model(given, device)
             if imgsz and imgsz != net.image_size:
                 net.set_image_size(imgsz)  # one line: exported at another size
+            if net.manifest.get("precision") == "fp16" and net.provider == "CPUExecutionProvider":
+                logging.getLogger("sam2cli").warning(
+                    f"{given} holds fp16 graphs, which ONNX Runtime's CPU provider runs through casts to fp32, "
+                    "slower than fp32 graphs: they are for device=cuda; on a CPU export fp32 or int8=True")
             return net, given
         check_not_onnx(given)
     path = resolve_weights(model)

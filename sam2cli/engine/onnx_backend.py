@@ -104,6 +104,11 @@ class OnnxSAM2(nn.Module):
         return self.cfg.image_size
 
     @property
+    def provider(self) -> str:
+        """The execution provider the graphs run on first (e.g. CPUExecutionProvider)."""
+        return self.sessions["image_encoder"].get_providers()[0]
+
+    @property
     def num_params(self) -> int:
         return int(self.manifest.get("params", 0))
 
