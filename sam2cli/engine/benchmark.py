@@ -3,6 +3,7 @@ Meta's reference implementation (the `sam2` package) in the same process.
 
     sam2 benchmark model=sam2.1_t.pt,sam2.1_b.pt device=cpu imgsz=1024 runs=5
     sam2 benchmark model=sam2.1_hiera_t compare=reference imgsz=512 runs=3 format=jsonl
+    sam2 benchmark model=sam2.1_t_onnx compare=reference     # an export: ONNX Runtime, PyTorch, reference
 
 `model=` is a comma-separated list of checkpoints (names or paths, resolved like every other
 command) or config names such as `sam2.1_hiera_t`: a config name is benchmarked with random
@@ -25,6 +26,11 @@ One row per model; every time is the median of `runs` timed runs after `warmup` 
 `compare=reference` measures the same figures for the reference (built from the same checkpoint;
 random weights are saved to a temporary official-format checkpoint first) and adds `ref_<figure>`
 and `ratio_<figure>` = reference / ours (above 1: we are faster, smaller or lighter).
+An export folder (`sam2 export`) is timed on ONNX Runtime. `compare=pytorch` also times our PyTorch
+path on the checkpoint it was exported from (found beside the folder or by name, and checked
+against the SHA-256 the export recorded): `pytorch_<figure>` and `ratio_pytorch_<figure>` =
+PyTorch / ONNX Runtime. On an export, `compare=reference` times both: ONNX Runtime, PyTorch and
+the reference, in one process.
 `half=True` runs ours in half precision and the reference under the same autocast; on a CPU without
 native bf16 both run fp32 (see device.py), and the row's `precision` and `cpu` say what ran.
 `format=jsonl` (or json) prints one JSON object per model on stdout and nothing else; otherwise
