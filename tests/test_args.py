@@ -337,3 +337,34 @@ def test_format_defaults_with_resolved_values_keeps_comments():
     line = next(ln for ln in text.splitlines() if ln.startswith("imgsz:"))
     assert line.startswith("imgsz: 512 ") and "# model input size" in line
     assert yaml.safe_load(format_defaults({**args, "extra": (1, 2)}))["extra"] == [1, 2]
+
+
+def test_every_typed_option_is_an_argument_with_the_same_default():
+    """The engine's typed options are the command line's arguments by name: a field the CLI
+    cannot set, or whose default differs from cfg/default.yaml's, is a bug."""
+    import dataclasses
+
+    from sam2cli.cli.args import load_defaults, options_from
+    from sam2cli.engine import options
+    from sam2cli.train.options import TrainOptions
+
+    defaults = load_defaults()
+    python_only = {"max_clicks"}  # val's click budget: fixed by the protocol, settable from Python
+
+    def leaves(cls):
+        for f in dataclasses.fields(cls):
+            if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+                yield from leaves(f.default_factory)
+            else:
+                yield f
+
+    classes = [c for c in vars(options).values() if dataclasses.is_dataclass(c)] + [TrainOptions]
+    for cls in classes:
+        for f in leaves(cls):
+            if f.name in python_only:
+                continue
+            assert f.name in defaults, f"{cls.__name__}.{f.name} is not a command-line argument"
+            want = defaults[f.name]
+            assert f.default == (None if want == "" else want), (cls.__name__, f.name, f.default, want)
+        built = options_from(cls, defaults)
+        assert built == cls(), cls.__name__  # the CLI's defaults give the options' defaults

@@ -30,15 +30,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={
 @app.command(context_settings=EXTRA)
 def predict(ctx: typer.Context):
     """Segment images, folders, globs, lists or videos: from points/bboxes/masks, or everything."""
+    from sam2cli.engine.options import PredictOptions
     from sam2cli.engine.predict import run_predict
-    raise typer.Exit(run_predict(resolve(ctx.args), console))
+    raise typer.Exit(run_predict(options_from(PredictOptions, resolve(ctx.args)), console))
 
 
 @app.command(context_settings=EXTRA)
 def track(ctx: typer.Context):
     """Track prompted objects through a video (file, frame folder, webcam or stream) with memory."""
+    from sam2cli.engine.options import TrackOptions
     from sam2cli.engine.track import run_track
-    raise typer.Exit(run_track(resolve(ctx.args), console))
+    raise typer.Exit(run_track(options_from(TrackOptions, resolve(ctx.args)), console))
 
 
 @app.command(context_settings=EXTRA)
@@ -78,7 +80,8 @@ def val(ctx: typer.Context):
     """Evaluate a model on your data: DAVIS J&F on videos; click/box mIoU or NoC@90 (task=interactive) on images."""
     from sam2cli.engine.val import run_val
     from sam2cli.train.evaluate import open_val_images  # the YOLO/COCO readers of sam2 train
-    raise typer.Exit(run_val(resolve(ctx.args), console, open_images=open_val_images))
+    from sam2cli.engine.options import ValOptions
+    raise typer.Exit(run_val(options_from(ValOptions, resolve(ctx.args)), console, open_images=open_val_images))
 
 
 @app.command(context_settings=EXTRA)

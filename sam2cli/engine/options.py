@@ -74,3 +74,83 @@ class AnnotateOptions:
     half: bool = False
     verbose: bool = False
 
+
+
+@dataclass(frozen=True)
+class EverythingOptions:
+    """Segment-everything (no prompt): the reference SAM2AutomaticMaskGenerator's parameters."""
+    points_per_side: int = 32
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.8
+    stability_score_thresh: float = 0.95
+    stability_score_offset: float = 1.0
+    mask_threshold: float = 0.0
+    box_nms_thresh: float = 0.7
+    crop_n_layers: int = 0
+    crop_nms_thresh: float = 0.7
+    crop_overlap_ratio: float = 512 / 1500
+    crop_n_points_downscale_factor: int = 1
+    min_mask_region_area: int = 0
+    use_m2m: bool = False
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model runs, where and how."""
+    model: str = "sam2.1_b.pt"        # checkpoint name or path, config name, or an export folder
+    device: Optional[str] = None      # None: cuda, then mps, then cpu
+    half: bool = False                # bf16/fp16 where the hardware computes it natively
+    imgsz: Optional[int] = None       # None: the model's own input size
+
+
+@dataclass(frozen=True)
+class PromptOptions:
+    """Prompts given on the command line, in pixels (README, prompt nesting); masks is a path."""
+    points: Any = None
+    labels: Any = None
+    bboxes: Any = None
+    masks: Optional[str] = None
+    frame: int = 0                    # track: the frame they are on
+    obj_ids: Any = None               # track: their object ids
+
+
+@dataclass(frozen=True)
+class SourceRunOptions:
+    """What predict and track share: a source, a model, prompts, the writers and the run folder."""
+    source: Any = None                # image, folder, glob, .txt list, -, video, frame folder, webcam, URL
+    vid_stride: int = 1
+    max_frames: Optional[int] = None  # track: per pass, the prompted frame included
+    net: ModelOptions = field(default_factory=ModelOptions)
+    prompt: PromptOptions = field(default_factory=PromptOptions)
+    outputs: OutputOptions = field(default_factory=OutputOptions)
+    run_dir: RunDirOptions = field(default_factory=RunDirOptions)
+
+
+@dataclass(frozen=True)
+class PredictOptions(SourceRunOptions):
+    """`sam2 predict`: images, folders, lists and videos -> masks."""
+    multimask_output: bool = False
+    verbose: bool = False
+    everything: EverythingOptions = field(default_factory=EverythingOptions)
+
+
+@dataclass(frozen=True)
+class TrackOptions(SourceRunOptions):
+    """`sam2 track`: prompted objects through a video."""
+    prompts: Optional[str] = None     # a prompts file (json/yaml), else the command-line prompts
+    direction: str = "forward"        # forward, backward or both
+    reverse: bool = False
+    non_overlap: bool = False
+
+
+@dataclass(frozen=True)
+class ValOptions:
+    """`sam2 val`: a model on a labelled dataset, with the community's metrics."""
+    data: Any = None                  # DAVIS/SA-V folder, YOLO data.yaml, COCO json, images/ + masks/
+    task: Optional[str] = None        # vos, image or interactive; None: from the data
+    multimask_output: bool = False    # single-click predictions keep the best of 3 masks
+    save_masks: bool = False          # vos: predicted masks in the input's layout under run_dir/masks
+    max_clicks: int = 20              # interactive: the click budget (NoC counts it when never reached)
+    format: Optional[str] = None      # jsonl: the summary as one JSON line on stdout
+    net: ModelOptions = field(default_factory=ModelOptions)
+    run_dir: RunDirOptions = field(default_factory=RunDirOptions)

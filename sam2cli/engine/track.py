@@ -14,21 +14,19 @@ Live streams (webcam, RTSP) are read once, in order: a prompt takes effect from 
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask
 from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_prompts
-from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.sources import open_frames
+from .options import TrackOptions
 from .outputs import RunOutputs
-from .progress import interrupts_as_keyboard, progress_bar, rate_text
+from .run import Run
 from sam2cli.core.results import Results
 
 
@@ -63,10 +61,11 @@ class MaskSpool:
         os.unlink(self.path)
 
 
-def load_entries(args: Dict[str, Any]):
-    if args["prompts"]:
-        return load_prompts(args["prompts"])
-    entries = prompts_from_args(args["points"], args["labels"], args["bboxes"], args["frame"], args["obj_ids"])
+def load_entries(opts: TrackOptions):
+    if opts.prompts:
+        return load_prompts(opts.prompts)
+    p = opts.prompt
+    entries = prompts_from_args(p.points, p.labels, p.bboxes, p.frame, p.obj_ids)
     if not entries:
         raise UsageError("sam2 track needs prompts: prompts=prompts.json, or points=/bboxes= with frame= "
                          "(e.g. sam2 track source=video.mp4 points=[[400,370]] labels=[1])")
@@ -96,7 +95,7 @@ def write_in_order(spool: MaskSpool, reader, outputs: RunOutputs, every_frame: b
     for i, image in frames:
         r = spool.get(i, image)
         if in_order or r is None:
-            if outputs.args["save"] and outputs.dir is not None:
+            if outputs.opts.save and outputs.dir is not None:
                 outputs.video_frame(r or empty_result(image, i), reader.fps)
             continue
         outputs.write(r, reader.fps)
@@ -119,71 +118,63 @@ def tracked_frames(predictor, state, reader, entries, passes, max_frames: Option
             yield frame, reader[frame], logits
 
 
-def run_track(args: Dict[str, Any], console: Console) -> int:
-    if args["source"] is None:
+def run_track(opts: TrackOptions, console: Console) -> int:
+    if opts.source is None:
         raise UsageError("source= is required, e.g. sam2 track source=video.mp4 prompts=prompts.json")
-    entries = load_entries(args)
-    reader = open_frames(args["source"], args["vid_stride"])
+    entries = load_entries(opts)
+    reader = open_frames(opts.source, opts.vid_stride)
     validate_prompts(entries, len(reader) if reader.seekable else None, reader.height, reader.width)
 
     from .video_predictor import SAM2VideoPredictor
-    predictor = SAM2VideoPredictor(overrides=dict(model=args["model"], device=args["device"] or None,
-                                                  half=args["half"], imgsz=args["imgsz"],
-                                                  non_overlap=args["non_overlap"]))
-    saving = any(args[k] for k in ("save", "save_txt", "save_json", "save_masks"))
-    run_dir = increment_dir(args["project"], args["name"] or "track", args["exist_ok"]) if saving else None
-    outputs = RunOutputs(run_dir, args)
+    net = opts.net
+    predictor = SAM2VideoPredictor(overrides=dict(model=net.model, device=net.device, half=net.half, imgsz=net.imgsz,
+                                                  non_overlap=opts.non_overlap))
+    run = Run("track", opts.run_dir, opts.outputs, console)
+    outputs = run.outputs
     outputs.video_name = reader.name
     state = predictor.init_state(reader)
     passes = []  # reverse flags of the propagation passes
-    if args["direction"] in ("forward", "both") and not args["reverse"]:
+    if opts.direction in ("forward", "both") and not opts.reverse:
         passes.append(False)
-    if args["direction"] in ("backward", "both") or args["reverse"]:
+    if opts.direction in ("backward", "both") or opts.reverse:
         passes.append(True)
-    overlay = run_dir is not None and args["save"]
+    overlay = run.dir is not None and opts.outputs.save
     in_order = not reader.seekable or passes == [False]  # results arrive in frame order, each frame once
     spool = None
     if reader.seekable and (overlay or not in_order):
-        fd, spool_path = tempfile.mkstemp(".jsonl", ".masks.spool", dir=run_dir)
+        fd, spool_path = tempfile.mkstemp(".jsonl", ".masks.spool", dir=run.dir)
         os.close(fd)
         spool = MaskSpool(Path(spool_path))
-    t0, n_steps, n_frames, n_masks, interrupted = time.perf_counter(), 0, 0, 0, False
+    steps = 0  # tracking steps (a frame tracked by both passes counts twice)
     try:
-        try:
-            with interrupts_as_keyboard(), progress_bar(console) as bar:
-                task = bar.add_task("track", total=planned_frames(reader, entries, passes, args["max_frames"]),
-                                    rate="")
-                for frame, image, logits in tracked_frames(predictor, state, reader, entries, passes,
-                                                           args["max_frames"]):
-                    r = predictor.frame_results(state, frame, logits, image) if logits is not None else \
-                        empty_result(image, frame, reader.path_of(frame) if reader.seekable else None)
-                    if in_order:
-                        outputs.write(r, reader.fps, overlay=spool is None)
-                        n_frames, n_masks = n_frames + 1, n_masks + len(r)
-                    if spool is not None:
-                        spool.add(r)
-                    n_steps += 1
-                    bar.update(task, advance=1, rate=rate_text(n_steps, time.perf_counter() - t0))
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the frames tracked so far
-            interrupted = True
-            if not n_steps:
-                raise
-        if spool is not None:
-            done = write_in_order(spool, reader, outputs, overlay and not interrupted, in_order)
-            n_frames, n_masks = n_frames + done[0], n_masks + done[1]
-    except BaseException:
-        outputs.abort()
-        raise
+        with run.guard("tracked frame"):
+            interrupted = False
+            try:
+                with run.progress(planned_frames(reader, entries, passes, opts.max_frames), lambda: steps) as advance:
+                    for frame, image, logits in tracked_frames(predictor, state, reader, entries, passes,
+                                                               opts.max_frames):
+                        r = predictor.frame_results(state, frame, logits, image) if logits is not None else \
+                            empty_result(image, frame, reader.path_of(frame) if reader.seekable else None)
+                        if in_order:
+                            outputs.write(r, reader.fps, overlay=spool is None)
+                            run.count(len(r))
+                        if spool is not None:
+                            spool.add(r)
+                        steps += 1
+                        advance()
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the frames tracked so far
+                if not steps:
+                    raise
+                interrupted = True
+            if spool is not None:
+                frames, masks = write_in_order(spool, reader, outputs, overlay and not interrupted, in_order)
+                run.count(masks, frames)
+            if interrupted:
+                raise KeyboardInterrupt
     finally:
         if spool is not None:
             spool.close()
         reader.close()
-    outputs.close()
-    if interrupted:
-        where = f"; they are saved in {escape(str(run_dir))}" if run_dir else ""
-        console.print(f"interrupted after {n_frames} tracked frame(s){where}", highlight=False)
-        raise KeyboardInterrupt
-    where = f", saved to {run_dir}" if run_dir else ""
-    console.print(f"{n_frames} frame(s), {len(state.objects)} object(s), {n_masks} mask(s), "
-                  f"{rate_text(n_frames, time.perf_counter() - t0) or 'nothing tracked'}{where}")
+    run.summary(f"{run.done} frame(s), {len(state.objects)} object(s), {run.masks} mask(s), "
+                f"{run.rate() or 'nothing tracked'}")
     return 0

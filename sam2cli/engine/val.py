@@ -15,35 +15,24 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sam2cli.errors import UsageError
 from sam2cli.io.mask_folders import is_mask_folders, open_mask_folders
 from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.vos_data import find_vos_dirs, open_vos
 from .loader import load_model
+from .options import ValOptions
+from .progress import progress_bar
 from .val_clicks import clicks_to_reach, curve_auc
 from .val_report import plot_clicks, plot_jf, print_table, write_csv, write_davis_csvs, write_json
 from .val_vos_run import evaluate_videos
 
 TASKS = ("vos", "image", "interactive")
-MAX_CLICKS = 20  # the interactive protocol's budget (NoC counts this when a threshold is never reached)
-
-
-@dataclass
-class ValOptions:
-    """What the evaluation loops need from the arguments."""
-
-    half: bool = False
-    multimask: bool = False  # single-click predictions keep the best of 3 masks
-    save_masks: bool = False  # vos: predicted masks in the input's layout under run_dir/masks
-    max_clicks: int = MAX_CLICKS
 
 
 def data_kind(data: Path) -> str:
@@ -72,18 +61,13 @@ def pick_task(data: Path, task: Optional[str]) -> str:
     return task
 
 
-def progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True)
-
-
-def run_val(args: Dict[str, Any], console: Console, open_images: Optional[Callable] = None) -> int:
+def run_val(opts: ValOptions, console: Console, open_images: Optional[Callable] = None) -> int:
     """The `sam2 val` job. ``open_images(path)`` opens and checks a YOLO data.yaml or COCO json
     (the readers of `sam2 train`, handed in by the CLI); images/ + masks/ folders are read here."""
-    if not args.get("data"):
+    if not opts.data:
         raise UsageError("data= is required, e.g. sam2 val model=sam2.1_t.pt data=DAVIS/ (or data.yaml, a COCO json)")
-    data = Path(str(args["data"])).expanduser()
-    task = pick_task(data, args.get("task"))
+    data = Path(str(opts.data)).expanduser()
+    task = pick_task(data, opts.task)
     if task == "vos":
         dataset: Any = open_vos(data)
     elif is_mask_folders(data):
@@ -92,10 +76,8 @@ def run_val(args: Dict[str, Any], console: Console, open_images: Optional[Callab
         raise UsageError(f"data={data}: YOLO and COCO datasets are read through the sam2 command line")
     else:
         dataset = open_images(data)
-    model, weights = load_model(args["model"], args["device"] or None, args["imgsz"])
-    opts = ValOptions(half=bool(args["half"]), multimask=bool(args["multimask_output"]),
-                      save_masks=bool(args["save_masks"]))
-    run_dir = increment_dir(args["project"], args["name"] or "val", args["exist_ok"])
+    model, weights = load_model(opts.net.model, opts.net.device, opts.net.imgsz)
+    run_dir = increment_dir(opts.run_dir.project, opts.run_dir.name or "val", opts.run_dir.exist_ok)
     t0 = time.perf_counter()
     if task == "vos":
         summary = _vos(model, dataset, run_dir, opts, console)
@@ -105,7 +87,7 @@ def run_val(args: Dict[str, Any], console: Console, open_images: Optional[Callab
                "run_dir": str(run_dir), **summary, "seconds": round(time.perf_counter() - t0, 3)}
     write_json(run_dir / "summary.json", summary)
     console.print(f"results saved to {run_dir}")
-    if args.get("format") == "jsonl":
+    if opts.format == "jsonl":
         record = {k: v for k, v in summary.items() if k not in ("sequences", "videos")}
         sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
@@ -113,10 +95,10 @@ def run_val(args: Dict[str, Any], console: Console, open_images: Optional[Callab
 
 
 def _vos(model, videos, run_dir: Path, opts: ValOptions, console: Console) -> Dict[str, Any]:
-    with progress(console) as bar:
-        task = bar.add_task("val", total=sum(len(v.frames) for v in videos), info="")
-        res = evaluate_videos(model, videos, opts.half, run_dir / "masks" if opts.save_masks else None,
-                              advance=lambda name: bar.update(task, advance=1, info=name))
+    with progress_bar(console) as bar:
+        task = bar.add_task("val", total=sum(len(v.frames) for v in videos), rate="")
+        res = evaluate_videos(model, videos, opts.net.half, run_dir / "masks" if opts.save_masks else None,
+                              advance=lambda name: bar.update(task, advance=1, rate=name))
     objects, g = res["objects"], res["global"]
     write_davis_csvs(run_dir, g, objects)
     plotted = plot_jf(run_dir / "jf_per_sequence.png", [o.sequence for o in objects],
@@ -135,25 +117,25 @@ def _vos(model, videos, run_dir: Path, opts: ValOptions, console: Console) -> Di
 def _images(model, dataset, run_dir: Path, opts: ValOptions, console: Console, task: str) -> Dict[str, Any]:
     from .image_predictor import ImagePredictor
     from .val_image import click_curves, prompt_ious
-    predictor = ImagePredictor(model, half=opts.half)
+    predictor = ImagePredictor(model, half=opts.net.half)
     rows, curves = [], []
     n_images = 0
-    with progress(console) as bar:
-        bar_task = bar.add_task(task, total=len(dataset), info="")
+    with progress_bar(console) as bar:
+        bar_task = bar.add_task(task, total=len(dataset), rate="")
         for i in range(len(dataset)):
             sample = dataset[i]
             masks = np.asarray(sample.masks, bool)
             masks = masks[masks.reshape(len(masks), -1).any(1)]
             n_images += 1
             if task == "image":
-                ious = prompt_ious(predictor, sample.image, masks, opts.multimask)
+                ious = prompt_ious(predictor, sample.image, masks, opts.multimask_output)
                 rows += [[sample.file, k, c, b, bc] for k, (c, b, bc) in
                          enumerate(zip(ious["click"], ious["box"], ious["box_click"]))]
             else:
-                c = click_curves(predictor, sample.image, masks, opts.max_clicks, opts.multimask)
+                c = click_curves(predictor, sample.image, masks, opts.max_clicks, opts.multimask_output)
                 curves += list(c)
                 rows += [[sample.file, k, *cv] for k, cv in enumerate(c)]
-            bar.update(bar_task, advance=1, info=f"{len(rows)} objects")
+            bar.update(bar_task, advance=1, rate=f"{len(rows)} objects")
     if not rows:
         raise UsageError("the dataset has no labelled object: add masks (or labels) to its images")
     if task == "image":
