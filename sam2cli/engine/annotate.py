@@ -25,8 +25,9 @@ from rich.markup import escape
 
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.atomic import atomic_path
-from sam2cli.io.image import is_image_file, load_image
+from sam2cli.io.image import load_image
 from sam2cli.io.prediction_json import dumps
+from sam2cli.io.sources import images_under
 from .annotate_image import Item, Summary, clean_stale_temps, filter_detections, segment, sidecar_path, write_image
 from .detectors import Detections, build_detector
 from .options import AnnotateOptions
@@ -44,12 +45,6 @@ def default_output_dir(data: Path) -> Path:
         i = len(parts) - 1 - parts[::-1].index("images")
         return Path(*parts[:i], "labels", *parts[i + 1:])
     return data.resolve().parent / "labels"
-
-
-def list_images(data: Path) -> list[Path]:
-    """Relative paths of the images under ``data``, sorted by POSIX path."""
-    rels = (p.relative_to(data) for p in data.rglob("*") if is_image_file(p) and p.is_file())
-    return sorted((r for r in rels if not any(s.startswith(".") for s in r.parts)), key=lambda r: r.as_posix())
 
 
 def shard_of(rel: Path, n: int) -> int:
@@ -218,7 +213,7 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
         raise UsageError(f"det_labels={det.det_labels} is also the output folder: give another output_dir=, "
                          f"e.g. output_dir={out_dir}_seg")
 
-    images = list_images(data)
+    images = images_under(data)
     if not images:  # as predict on the same folder: a runtime error, before any detector or folder
         raise SAM2Error(f"no images found in {data} (hidden files are skipped); give the folder of images to annotate")
     summary, items, seen = Summary(), [], {}

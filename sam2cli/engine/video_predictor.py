@@ -69,7 +69,7 @@ class SAM2VideoPredictor:
         keep_all_outputs=True keeps every frame's output, as the reference does, so that a later
         click anywhere sees exactly the reference's memory; by default only what tracking can
         still attend to is kept (bounded memory on long videos)."""
-        from sam2cli.io.video_reader import FrameReader, open_frames
+        from sam2cli.io.sources import FrameReader, open_frames
         reader = source if isinstance(source, FrameReader) else open_frames(source, self.vid_stride)
         return VideoState(reader, len(reader) if reader.seekable else None, reader.height, reader.width,
                           keep_all=keep_all_outputs)

@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.image import is_image_file, load_image
+from sam2cli.io.image import load_image
+from sam2cli.io.sources import images_under
 
 
 def _bad(where, problem: str, fix: str) -> UsageError:
@@ -61,9 +62,7 @@ def open_mask_folders(root: Path) -> MaskFolders:
     if not mask_dir.is_dir():
         raise _bad(root, "has images/ but no masks/ folder (no annotations)",
                    "add masks/<name>.png instance maps (pixel value = object id), or give a data.yaml / COCO json")
-    images = sorted((p for p in img_dir.rglob("*") if p.is_file() and is_image_file(p)
-                     and not any(s.startswith(".") for s in p.relative_to(img_dir).parts)),
-                    key=lambda p: p.relative_to(img_dir).as_posix())
+    images = [img_dir / rel for rel in images_under(img_dir)]
     if not images:
         raise _bad(img_dir, "has no images", "add images, e.g. images/0001.jpg")
     masks = []

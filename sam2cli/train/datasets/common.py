@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 from sam2cli.errors import SAM2Error, UsageError
-from sam2cli.io.image import IMAGE_EXTENSIONS, load_image
+from sam2cli.io.image import load_image
+from sam2cli.io.sources import images_under
 
 VAL_EVERY = 5  # the deterministic val split takes every 5th item (20%)
 _EXIF_ORIENTATION = 0x0112
@@ -90,18 +91,9 @@ def _load(path: Path) -> np.ndarray:
         raise _bad(path, f"cannot read the image ({e})", "replace the file or remove it from the dataset") from None
 
 
-def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
 def _list_images(folder: Path) -> list[Path]:
     """Image files under ``folder`` (recursive), '.'-names skipped, sorted by relative POSIX path."""
-    out = []
-    for p in folder.rglob("*"):
-        rel = p.relative_to(folder)
-        if _is_image(p) and not any(s.startswith(".") for s in rel.parts) and p.is_file():
-            out.append((rel.as_posix(), p))
-    return [p for _, p in sorted(out)]
+    return [folder / rel for rel in images_under(folder)]
 
 
 def _every_nth(items: Sequence, n: int = VAL_EVERY) -> list:

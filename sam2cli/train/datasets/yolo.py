@@ -24,12 +24,12 @@ import cv2
 import numpy as np
 import yaml
 
+from sam2cli.io.image import is_image_file
 from .common import (
     ImageDataset,
     PathLike,
     _bad,
     _image_size,
-    _is_image,
     _list_images,
     _stack,
 )
@@ -166,7 +166,7 @@ class YoloDataset(ImageDataset):
                     self._label_dirs[f] = p
             elif p.is_file() and p.suffix.lower() == ".txt":
                 files += self._read_list(p)
-            elif p.is_file() and _is_image(p):
+            elif p.is_file() and is_image_file(p):
                 files.append(p)
             else:
                 raise _bad(at(split), f"{split} split {entry!r} -> {p} does not exist",
