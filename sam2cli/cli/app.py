@@ -47,7 +47,8 @@ def track(ctx: typer.Context):
 def benchmark(ctx: typer.Context):
     """Time models (embed, decode, everything, tracking), optionally against the reference."""
     from sam2cli.engine.benchmark import run_benchmark
-    raise typer.Exit(run_benchmark(resolve(ctx.args), console))
+    from sam2cli.engine.options import BenchmarkOptions
+    raise typer.Exit(run_benchmark(options_from(BenchmarkOptions, resolve(ctx.args)), console))
 
 
 @app.command(context_settings=EXTRA)
@@ -72,7 +73,8 @@ def train(ctx: typer.Context):
 def export(ctx: typer.Context):
     """Export a model to ONNX (format=onnx): four graphs and sam2.yaml, checked against PyTorch."""
     from sam2cli.engine.export import run_export
-    raise typer.Exit(run_export(resolve(ctx.args), console))
+    from sam2cli.engine.options import ExportOptions
+    raise typer.Exit(run_export(options_from(ExportOptions, resolve(ctx.args)), console))
 
 
 @app.command(context_settings=EXTRA)

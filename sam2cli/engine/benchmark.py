@@ -59,6 +59,7 @@ from . import benchmark_impls
 from .benchmark_impls import INSTALL, Ours, Reference, _ref_config, reference_available
 from .device import cpu_description, precision_name
 from .loader import export_source, load_model, size_mb
+from .options import BenchmarkOptions
 from .timing import PeakMemory, encoder_gflops, median_ms
 
 _fp32_memories = benchmark_impls._fp32_memories  # scripts/profile_video.py reads it from here
@@ -118,9 +119,9 @@ def load(name: str, device: torch.device, imgsz: Optional[int]):
     return load_model(name, device, imgsz, from_config=random_model)
 
 
-def measure(impl, image: np.ndarray, clip: Path, args: Dict[str, Any], device: torch.device,
+def measure(impl, image: np.ndarray, clip: Path, opts: BenchmarkOptions, imgsz: int, device: torch.device,
             log: Callable[[str], None]) -> Dict[str, Any]:
-    runs, warmup, imgsz = int(args["runs"]), int(args["warmup"]), int(args["imgsz"])
+    runs, warmup = int(opts.runs), int(opts.warmup)
     point = object_points(0, image.shape[:2])[0]
     row: Dict[str, Any] = {"params_m": impl.params() / 1e6}
     row["gflops"] = encoder_gflops(impl.encode, imgsz, device)
@@ -129,7 +130,7 @@ def measure(impl, image: np.ndarray, clip: Path, args: Dict[str, Any], device: t
         log(f"{impl.name}: embed {row['embed_ms']:.0f} ms")
         row["decode_ms"] = median_ms(lambda: impl.decode(point), runs, warmup, device)
         log(f"{impl.name}: decode {row['decode_ms']:.1f} ms")
-        params = dict(points_per_side=int(args["points_per_side"]), points_per_batch=int(args["points_per_batch"]))
+        params = dict(points_per_side=int(opts.points_per_side), points_per_batch=int(opts.points_per_batch))
         row["everything_ms"] = median_ms(lambda: impl.everything(image, **params), runs, warmup, device)
         log(f"{impl.name}: segment-everything {row['everything_ms']:.0f} ms")
         for k in (1, 3):
@@ -182,23 +183,22 @@ def _side(side: str, src: Path, model, half: bool, multimask: bool, device: torc
     return Reference(model.cfg.name, ckpt, model.image_size, device, half, multimask)
 
 
-def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compare: Tuple[str, ...], tmp: Path,
+def benchmark_model(name: str, opts: BenchmarkOptions, device: torch.device, compare: Tuple[str, ...], tmp: Path,
                     clip: Path, log: Callable[[str], None]) -> Dict[str, Any]:
-    half, multimask = bool(args["half"]), bool(args["multimask_output"])
+    half, multimask = bool(opts.half), bool(opts.multimask_output)
     sides = sides_for(name, compare)
-    model, path = load(name, device, args["imgsz"])
+    model, path = load(name, device, opts.imgsz)
     exported = not isinstance(model, SAM2Model)  # an export folder on ONNX Runtime
     if "reference" in sides:
         _ref_config(model.cfg.name)  # a variant the reference lacks: one line before any timing
     src = export_source(path, model.manifest) if exported and sides else path
     imgsz = model.image_size  # imgsz=null: the model's own
-    args = {**args, "imgsz": imgsz}
     row: Dict[str, Any] = {"model": name, "variant": model.cfg.name, "weights": "random" if path is None else str(path),
                            "backend": "onnxruntime" if exported else "pytorch",
                            "device": str(device), "imgsz": imgsz, "half": half,
                            "precision": model.manifest["precision"] if exported else precision_name(device, half),
-                           "runs": int(args["runs"]), "warmup": int(args["warmup"]),
-                           "points_per_side": int(args["points_per_side"]),
+                           "runs": int(opts.runs), "warmup": int(opts.warmup),
+                           "points_per_side": int(opts.points_per_side),
                            "size_mb": None if path is None else size_mb(path)}
     if exported and sides:
         row.update(source=str(src), pytorch_precision=precision_name(device, half))
@@ -208,13 +208,13 @@ def benchmark_model(name: str, args: Dict[str, Any], device: torch.device, compa
     log(f"[bold]{name}[/] ({model.cfg.name}, {row['weights']}) on {device}{' ' + row['cpu'] if 'cpu' in row else ''}, "
         f"imgsz={imgsz}, half={half} -> {row['precision']}")
     ours = measure(Ours(model, half and not exported, multimask, name="sam2cli onnx" if exported else "sam2cli"),
-                   image, clip, args, device, log)
+                   image, clip, opts, imgsz, device, log)
     if exported and device.type == "cuda":
         ours["peak_mem_mb"] = None  # ONNX Runtime's CUDA memory is not torch's allocator's
     row.update({k: ours[k] for k in FIGURES if k in ours})
     for side in sides:
         impl = _side(side, src, model, half, multimask, device, tmp)
-        other = measure(impl, image, clip, args, device, log)
+        other = measure(impl, image, clip, opts, imgsz, device, log)
         other["size_mb"] = None if src is None else size_mb(src)
         del impl
         gc.collect()
@@ -273,16 +273,15 @@ def table(rows: List[Dict[str, Any]], compare) -> Table:
     return t
 
 
-def run_benchmark(args: Dict[str, Any], console: Console) -> int:
+def run_benchmark(opts: BenchmarkOptions, console: Console) -> int:
     from .device import select_device
-    compare = parse_compare(args.get("compare"))
-    names = model_names(args["model"])
+    compare = parse_compare(opts.compare)
+    names = model_names(opts.model)
     sides = {s for name in names for s in sides_for(name, compare)}  # bad combinations: one line, up front
     if "reference" in sides and not reference_available():
         raise UsageError(f"compare=reference needs Meta's reference package, which is not importable here: {INSTALL}")
-    fmt = args.get("format")
-    as_json = fmt in ("json", "jsonl")
-    device = select_device(args.get("device") or None)
+    as_json = opts.format in ("json", "jsonl")
+    device = select_device(opts.device)
 
     def log(msg: str) -> None:
         console.print(msg, highlight=False)
@@ -290,9 +289,9 @@ def run_benchmark(args: Dict[str, Any], console: Console) -> int:
     rows = []
     with torch.inference_mode(), tempfile.TemporaryDirectory(prefix="sam2bench_") as d:
         tmp = Path(d)
-        clip = write_clip(tmp / "clip", MEMORY_FRAMES + int(args["warmup"]) + int(args["runs"]))
+        clip = write_clip(tmp / "clip", MEMORY_FRAMES + int(opts.warmup) + int(opts.runs))
         for name in names:
-            row = benchmark_model(name, args, device, compare, tmp, clip, log)
+            row = benchmark_model(name, opts, device, compare, tmp, clip, log)
             rows.append(row)
             if as_json:
                 sys.stdout.write(json.dumps(row) + "\n")

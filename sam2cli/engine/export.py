@@ -11,9 +11,8 @@ complete and checked, so a failed or interrupted export never leaves a half-writ
 import secrets
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 import numpy as np
 import torch
@@ -25,24 +24,12 @@ from sam2cli.model.export_graphs import (DecoderGraph, ImageEncoderGraph, Memory
 from sam2cli.model.sam2 import SAM2Model
 from .export_check import check_export
 from .loader import load_model
+from .options import ExportOptions
+from .progress import progress_bar
 
 FP16_TOLERANCE = 1e-2           # fp16 graphs: max |diff| / max(1, max |fp32|) per output, on the CPU
 MIN_OPSET, MAX_OPSET = 17, 20   # LayerNorm is a single op from 17; 20 is the tracing exporter's last
 INT8_GRAPHS = ("image_encoder", "memory_attention")  # where the matmuls are
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    model: str
-    output: Optional[str] = None     # folder; None: <checkpoint stem>_onnx beside the checkpoint
-    imgsz: Optional[int] = None      # None: the model's own input size
-    half: bool = False
-    int8: bool = False
-    opset: int = 17
-
-    @property
-    def precision(self) -> str:
-        return "int8" if self.int8 else ("fp16" if self.half else "fp32")
 
 
 def graph_specs(net: SAM2Model) -> Dict[str, Dict[str, Any]]:
@@ -210,29 +197,24 @@ def replace_folder(tmp: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def run_export(args: Dict[str, Any], console) -> int:
-    """`sam2 export`: the CLI's arguments -> ExportOptions -> the folder, with a progress bar."""
+def run_export(opts: ExportOptions, console) -> int:
+    """`sam2 export`: the folder, with a progress bar and the worst differences it was checked at."""
     import time
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    fmt = args.get("format") or "onnx"
-    if fmt != "onnx":
-        raise UsageError(f"sam2 export writes format=onnx, not format={fmt} (jsonl/json are predict's and "
+    if opts.format not in (None, "", "onnx"):
+        raise UsageError(f"sam2 export writes format=onnx, not format={opts.format} (jsonl/json are predict's and "
                          "benchmark's output formats)")
-    if args.get("device") not in (None, "", "cpu"):
-        console.print(f"export runs on the CPU (device={args['device']} is ignored); the folder runs on any "
+    if opts.device not in (None, "", "cpu"):
+        console.print(f"export runs on the CPU (device={opts.device} is ignored); the folder runs on any "
                       "ONNX Runtime provider", highlight=False)
-    opts = ExportOptions(model=args["model"], output=args.get("output"), imgsz=args.get("imgsz"),
-                         half=bool(args.get("half")), int8=bool(args.get("int8")), opset=int(args.get("opset") or 17))
     t0 = time.perf_counter()
     lines = []
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
-        task = bar.add_task("export", total=len(GRAPHS) + 1)
+    with progress_bar(console) as bar:
+        task = bar.add_task("export", total=len(GRAPHS) + 1, rate="")
 
         def step(name: str) -> None:
             if name != f"export {GRAPHS[0]}":
-                bar.advance(task)
-            bar.update(task, description=name)
+                bar.update(task, advance=1)
+            bar.update(task, description=name, rate=f"{time.perf_counter() - t0:.0f} s")
         dest = export_onnx(opts, log=lines.append, step=step)
     console.print(f"exported {opts.model} ({opts.precision}, opset {opts.opset}) to {dest} "
                   f"in {time.perf_counter() - t0:.1f} s; ONNX Runtime vs PyTorch, worst differences:", highlight=False)

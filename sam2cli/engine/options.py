@@ -154,3 +154,36 @@ class ValOptions:
     format: Optional[str] = None      # jsonl: the summary as one JSON line on stdout
     net: ModelOptions = field(default_factory=ModelOptions)
     run_dir: RunDirOptions = field(default_factory=RunDirOptions)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """`sam2 export`: a checkpoint -> a checked folder of ONNX graphs."""
+    model: str = "sam2.1_b.pt"
+    output: Optional[str] = None      # folder; None: <checkpoint stem>_onnx beside the checkpoint
+    imgsz: Optional[int] = None       # None: the model's own input size
+    half: bool = False                # fp16 graphs (for a GPU)
+    int8: bool = False                # int8 matmuls (for the CPU)
+    opset: int = 17
+    format: Optional[str] = None      # onnx (the only one)
+    device: Optional[str] = None      # ignored: export runs on the CPU
+
+    @property
+    def precision(self) -> str:
+        return "int8" if self.int8 else ("fp16" if self.half else "fp32")
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    """`sam2 benchmark`: timings of one or more models, beside the reference or PyTorch."""
+    model: Any = "sam2.1_b.pt"        # a name, a comma-separated list or a list
+    compare: Any = None               # reference, pytorch, or both
+    runs: int = 5
+    warmup: int = 1
+    device: Optional[str] = None
+    half: bool = False
+    imgsz: Optional[int] = None
+    multimask_output: bool = False
+    points_per_side: int = 32         # the segment-everything grid
+    points_per_batch: int = 64
+    format: Optional[str] = None      # json/jsonl: one JSON line per model on stdout
