@@ -320,19 +320,17 @@ def format_defaults(defaults: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def options_from(cls: type, args: dict, **given: Any) -> Any:
+def options_from(cls: type, args: dict) -> Any:
     """The engine's typed options (a dataclass of `sam2cli.engine.options`) from resolved
     arguments: each field takes the argument of its name ('' where the field's default is None
-    becomes None); a nested options field is built from the same arguments; `given` overrides."""
+    becomes None); a nested options field is built from the same arguments."""
     import dataclasses
 
     kw: dict = {}
     for f in dataclasses.fields(cls):
         nested = f.default_factory if f.default_factory is not dataclasses.MISSING else None
-        if f.name in given:
-            kw[f.name] = given[f.name]
-        elif dataclasses.is_dataclass(nested):
-            kw[f.name] = options_from(nested, args, **{k: v for k, v in given.items() if k != f.name})
+        if dataclasses.is_dataclass(nested):
+            kw[f.name] = options_from(nested, args)
         elif f.name in args:
             value = args[f.name]
             kw[f.name] = None if value == "" and f.default is None else value

@@ -34,7 +34,6 @@ from .options import AnnotateOptions
 from .progress import progress_bar
 
 PREFETCH = 4  # images decoded + detected ahead of SAM
-DET_IMGSZ = 640
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -203,8 +202,7 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
     if not data.is_dir():
         raise UsageError(f"data={opts.data} is not a directory: give the folder of images to annotate")
     check_engine(opts.engine)
-    det = replace(opts.detector, classes=parse_classes(opts.detector.classes),
-                  imgsz=opts.detector.imgsz or DET_IMGSZ)  # imgsz= is the detector's size here: 640 unless given
+    det = replace(opts.detector, classes=parse_classes(opts.detector.classes))  # imgsz= is the detector's here
     i, n = parse_shard(opts.shard)
     out_dir = Path(opts.output_dir).expanduser() if opts.output_dir else default_output_dir(data)
     if out_dir.resolve() == data.resolve():

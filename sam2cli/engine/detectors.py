@@ -38,6 +38,8 @@ import torch
 from sam2cli.errors import SAM2Error, UsageError
 from .options import DetectorOptions
 
+DET_IMGSZ = 640  # the detector's input size unless imgsz= says
+
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 YOLO_HINT = 'pip install "sam2cli[yolo]"'
 
@@ -232,4 +234,4 @@ def build_detector(opts: DetectorOptions) -> Any:
     if tv is not None:
         name, path = tv
         return TorchvisionDetector(name, weights=path or "cache", **common)
-    return YoloDetector(det_model, imgsz=opts.imgsz or 640, classes=opts.classes, half=opts.half, **common)
+    return YoloDetector(det_model, imgsz=opts.imgsz or DET_IMGSZ, classes=opts.classes, half=opts.half, **common)
