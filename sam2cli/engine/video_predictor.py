@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sam2cli.core.prompts import object_prompt
 from sam2cli.errors import UsageError
 from sam2cli.model.sam2 import NO_OBJ_LOGIT, ImageFeatures
 from .device import autocast
@@ -112,10 +113,8 @@ class SAM2VideoPredictor:
         self._check_frame(state, frame_idx)
         if points is None and box is None:
             raise UsageError("give points (with labels) or a box")
-        n_pts = 0 if points is None else np.asarray(points).reshape(-1, 2).shape[0]
-        if labels is not None and np.asarray(labels).size != n_pts:
-            raise UsageError(f"got {n_pts} points but {np.asarray(labels).size} labels")
-        pts, lab = point_prompt(points, labels, box, (state.height, state.width), self.model.image_size,
+        p = object_prompt(points, labels, box)  # core's checks, as for images and prompt files
+        pts, lab = point_prompt(p.points, p.labels, p.box, (state.height, state.width), self.model.image_size,
                                 self.device)
         return self._prompt(state, obj_id, frame_idx, image, points=(pts, lab), add_to_clicks=not clear_old_points)
 
