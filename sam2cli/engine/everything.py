@@ -32,6 +32,7 @@ from torchvision.ops import batched_nms, box_area
 from .device import autocast
 from .image_predictor import ImagePredictor
 from sam2cli.core.results import masks_to_boxes
+from sam2cli.model.sam2 import PREV_MASK_CLAMP
 from .transforms import point_prompt, upsample_logits
 
 OUTPUT_MODES = ("binary_mask", "coco_rle", "uncompressed_rle")
@@ -299,7 +300,7 @@ class MaskGenerator:
 
     def _refine_m2m(self, pts: torch.Tensor, crop_hw: Tuple[int, int], low: torch.Tensor):
         """One more single-mask decode per candidate, prompted by its click and its own logits."""
-        (coords, labels), prev = self._model_coords(pts, crop_hw), torch.clamp(low, -32.0, 32.0)[:, None]
+        (coords, labels), prev = self._model_coords(pts, crop_hw), torch.clamp(low, -PREV_MASK_CLAMP, PREV_MASK_CLAMP)[:, None]
         b = self.points_per_batch
         outs = [self._decode(coords[i:i + b], labels[i:i + b], prev[i:i + b], False) for i in range(0, len(coords), b)]
         return torch.cat([o[0] for o in outs])[:, 0], torch.cat([o[1] for o in outs])[:, 0]

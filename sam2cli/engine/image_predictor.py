@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from sam2cli.model.sam2 import ImageFeatures, SAM2Model
+from sam2cli.model.sam2 import PREV_MASK_CLAMP, ImageFeatures, SAM2Model
 from .device import autocast
 from sam2cli.core.prompts import ObjectPrompt
 from .transforms import point_prompt, preprocess, resize_mask_prompt, upsample_logits
@@ -64,7 +64,7 @@ class ImagePredictor:
         with autocast(self.device, self.half):
             out = self.model.decode(f.top, f.high_res, coords, labels, mask_t, multimask)
         masks = upsample_logits(out.masks, self.orig_hw)
-        return masks, out.iou.float(), torch.clamp(out.masks.float(), -32.0, 32.0)
+        return masks, out.iou.float(), torch.clamp(out.masks.float(), -PREV_MASK_CLAMP, PREV_MASK_CLAMP)
 
     @torch.inference_mode()
     def predict_objects(self, objects: Sequence[ObjectPrompt], multimask_output: bool = False):
