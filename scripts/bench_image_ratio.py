@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from sam2cli.engine import benchmark as bench
-from sam2cli.engine.timing import median_ms
+from sam2cli.engine.benchmark.timing import median_ms
 
 
 def main() -> None:

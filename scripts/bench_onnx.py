@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from sam2cli.engine import benchmark as bench
-from sam2cli.engine.export import ExportOptions, export_onnx
+from sam2cli.engine.export.job import ExportOptions, export_onnx
 from sam2cli.engine.loader import load_model
-from sam2cli.engine.timing import median_ms
+from sam2cli.engine.benchmark.timing import median_ms
 
 
 def main() -> None:

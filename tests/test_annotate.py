@@ -19,7 +19,7 @@ from rich.console import Console
 from sam2cli.cli.args import options_from, resolve
 from sam2cli.engine import annotate as ann
 from sam2cli.engine.options import AnnotateOptions
-from sam2cli.engine.detectors import LabelsDetector, TorchvisionDetector, build_detector, parse_torchvision
+from sam2cli.engine.annotate.detectors import LabelsDetector, TorchvisionDetector, build_detector, parse_torchvision
 from sam2cli.engine.options import DetectorOptions
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.coco_rle import rle_to_mask

@@ -9,7 +9,7 @@ import pytest
 
 from sam2cli.cli.app import main
 from sam2cli.engine import benchmark
-from sam2cli.engine.benchmark import FIGURES
+from sam2cli.engine.benchmark.job import FIGURES
 
 FAST = ["imgsz=128", "runs=1", "warmup=0", "points_per_side=2", "device=cpu"]
 TIMES = ("embed_ms", "decode_ms", "everything_ms", "track1_ms", "track3_ms")
@@ -111,7 +111,7 @@ EXPORT_FAST = ["runs=1", "warmup=0", "points_per_side=2", "device=cpu"]  # an ex
 def demo_export(tmp_path_factory):
     """The demo model exported to ONNX (384 px, about 2 s); its checkpoint resolves from the weights folder."""
     pytest.importorskip("onnxruntime")
-    from sam2cli.engine.export import ExportOptions, export_onnx
+    from sam2cli.engine.export.job import ExportOptions, export_onnx
     return export_onnx(ExportOptions(model="sam2_demo.pt", output=str(tmp_path_factory.mktemp("x") / "demo_onnx")),
                        log=lambda s: None)
 
@@ -201,7 +201,7 @@ def test_export_against_the_real_reference(tiny_ckpt, capsys):
     """SAM 2.1 tiny (random weights) exported at 128 px beside its checkpoint, timed with the reference."""
     pytest.importorskip("sam2.build_sam", reason="the reference (pip install sam2==1.1.0) is not installed")
     pytest.importorskip("onnxruntime")
-    from sam2cli.engine.export import ExportOptions, export_onnx
+    from sam2cli.engine.export.job import ExportOptions, export_onnx
     folder = export_onnx(ExportOptions(model=str(tiny_ckpt), imgsz=128), log=lambda s: None)
     assert folder == tiny_ckpt.parent / f"{tiny_ckpt.stem}_onnx"
     rc = main(["benchmark", f"model={folder}", "compare=reference", "format=jsonl", *EXPORT_FAST])

@@ -28,7 +28,7 @@ LOGITS_TOL, IOU_TOL = 1e-3, 2e-3
 @pytest.fixture(scope="module")
 def tiny(tiny_ckpt, tmp_path_factory):
     """(PyTorch model, ONNX model) of the random tiny checkpoint at 256 px."""
-    from sam2cli.engine.export import ExportOptions, export_onnx
+    from sam2cli.engine.export.job import ExportOptions, export_onnx
     folder = export_onnx(ExportOptions(model=str(tiny_ckpt), imgsz=SIZE,
                                        output=str(tmp_path_factory.mktemp("tiny") / "t_onnx")), log=lambda s: None)
     net, _ = load_model(tiny_ckpt, "cpu", SIZE)
@@ -407,8 +407,8 @@ def test_segment_everything_through_onnx(demo_folder):
 @pytest.mark.slow
 def test_full_size_tiny(tiny_ckpt, tmp_path):
     """SAM 2.1 tiny at its own 1024 px: every graph within the limits, and the image predictor."""
-    from sam2cli.engine.export import ExportOptions, export_onnx
-    from sam2cli.engine.export_check import check_export
+    from sam2cli.engine.export.job import ExportOptions, export_onnx
+    from sam2cli.engine.export.check import check_export
     folder = export_onnx(ExportOptions(model=str(tiny_ckpt), output=str(tmp_path / "t1024")), log=lambda s: None)
     net, onnx = load_model(tiny_ckpt, "cpu")[0], load_model(folder, "cpu")[0]
     worst = check_export(net, folder)
@@ -427,7 +427,7 @@ def test_sam2_0_memory_graphs(tmp_path):
     """SAM 2.0's settings (no pointer temporal encoding, no no-object spatial embedding) traced
     into the memory graphs: the same results as the PyTorch model."""
     import onnxruntime as ort
-    from sam2cli.engine.export import graph_specs, trace_graph
+    from sam2cli.engine.export.job import graph_specs, trace_graph
     from sam2cli.engine.onnx_backend import INPUTS
     from sam2cli.model.registry import get_config
     from sam2cli.model.sam2 import SAM2Model

@@ -139,3 +139,45 @@ def test_no_import_cycles_between_modules():
 
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [("a", "b", "c")]
+
+
+def job_of(module: str):
+    """'sam2cli.engine.val.vos' -> 'val'; a module of the flat engine library -> None."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[1] == "engine" else None
+
+
+def job_violations(root: Path = PKG):
+    """Imports that cross between jobs (engine/<job>/ packages), or that go from the flat engine
+    library up into a job: each job stands on the library alone."""
+    jobs = {p.name for p in (root / "engine").iterdir() if (p / "__init__.py").exists()}
+    out = []
+    for path in sorted((root / "engine").rglob("*.py")):
+        me = module_name(path, root)
+        mine = job_of(me if path.name != "__init__.py" else me + ".__init__")
+        for line, name in imports_of(path, root):
+            theirs = job_of(name) if name.count(".") > 2 else (name.split(".")[2] if name.count(".") == 2
+                                                                and name.split(".")[2] in jobs else None)
+            if theirs is not None and theirs != mine:
+                out.append(f"{path.relative_to(root.parent)}:{line} ({mine or 'engine'}) imports {name} ({theirs})")
+    return out
+
+
+def test_jobs_never_import_each_other():
+    assert job_violations() == []
+
+
+@pytest.mark.parametrize("importer, line", [
+    ("engine/val/job.py", "from sam2cli.engine.annotate.detectors import build_detector"),
+    ("engine/annotate/job.py", "    from ..export.job import run_export"),  # lazy and relative
+    ("engine/tracker.py", "from .val.vos import track_frames"),              # the library, up into a job
+    ("engine/benchmark/job.py", "import sam2cli.engine.export.job"),
+])
+def test_the_job_check_catches_a_crossing(tmp_path, importer, line):
+    pkg = tmp_path / "sam2cli"
+    for job in ("val", "annotate", "export", "benchmark"):
+        (pkg / "engine" / job).mkdir(parents=True, exist_ok=True)
+        (pkg / "engine" / job / "__init__.py").touch()
+    (pkg / "engine" / "__init__.py").touch()
+    (pkg / importer).write_text(("def f():\n" if line.startswith(" ") else "") + line + "\n")
+    assert len(job_violations(pkg)) == 1

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from sam2cli.cli.app import main
-from sam2cli.engine.val_clicks import curve_auc
-from sam2cli.engine.val_metrics import boundary_f, iou
-from sam2cli.engine.val_vos import VosScorer, global_stats, lowest_id_on_top
+from sam2cli.engine.clicks import curve_auc
+from sam2cli.engine.metrics import boundary_f, iou
+from sam2cli.engine.val.vos import VosScorer, global_stats, lowest_id_on_top
 from sam2cli.io.mask_pngs import read_palette_png
 from sam2cli.train.scenes import write_davis_dataset, write_yolo_dataset
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sam2cli.engine.val_clicks import clicks_to_reach, corrective_click, curve_auc, interior_point, tight_box
-from sam2cli.engine.val_metrics import (boundary_f, boundary_map, decay_bins, eval_frame_indices, iou,
+from sam2cli.engine.clicks import clicks_to_reach, corrective_click, curve_auc, interior_point, tight_box
+from sam2cli.engine.metrics import (boundary_f, boundary_map, decay_bins, eval_frame_indices, iou,
                                         sequence_stats, tolerance_px)
 
 

@@ -46,7 +46,7 @@ def track(ctx: typer.Context):
 @app.command(context_settings=EXTRA)
 def benchmark(ctx: typer.Context):
     """Time models (embed, decode, everything, tracking), optionally against the reference."""
-    from sam2cli.engine.benchmark import run_benchmark
+    from sam2cli.engine.benchmark.job import run_benchmark
     from sam2cli.engine.options import BenchmarkOptions
     raise typer.Exit(run_benchmark(options_from(BenchmarkOptions, resolve(ctx.args)), console))
 
@@ -54,7 +54,7 @@ def benchmark(ctx: typer.Context):
 @app.command(context_settings=EXTRA)
 def annotate(ctx: typer.Context):
     """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
-    from sam2cli.engine.annotate import run_annotate
+    from sam2cli.engine.annotate.job import run_annotate
     from sam2cli.engine.options import AnnotateOptions
     opts = options_from(AnnotateOptions, resolve(ctx.args))  # imgsz= is the detector's (640 unless given)
     raise typer.Exit(run_annotate(opts, console))
@@ -72,7 +72,7 @@ def train(ctx: typer.Context):
 @app.command(context_settings=EXTRA)
 def export(ctx: typer.Context):
     """Export a model to ONNX (format=onnx): four graphs and sam2.yaml, checked against PyTorch."""
-    from sam2cli.engine.export import run_export
+    from sam2cli.engine.export.job import run_export
     from sam2cli.engine.options import ExportOptions
     raise typer.Exit(run_export(options_from(ExportOptions, resolve(ctx.args)), console))
 
@@ -80,7 +80,7 @@ def export(ctx: typer.Context):
 @app.command(context_settings=EXTRA)
 def val(ctx: typer.Context):
     """Evaluate a model on your data: DAVIS J&F on videos; click/box mIoU or NoC@90 (task=interactive) on images."""
-    from sam2cli.engine.val import run_val
+    from sam2cli.engine.val.job import run_val
     from sam2cli.train.evaluate import open_val_images  # the YOLO/COCO readers of sam2 train
     from sam2cli.engine.options import ValOptions
     raise typer.Exit(run_val(options_from(ValOptions, resolve(ctx.args)), console, open_images=open_val_images))

@@ -1,5 +1,5 @@
 """Per-epoch validation of `sam2 train`, with `sam2 val`'s protocols and metrics (one
-implementation: sam2cli/engine/val_image.py, val_vos.py and val_metrics.py), so the two never
+implementation: sam2cli/engine/val/image.py, val_vos.py and val_metrics.py), so the two never
 disagree.
 
 Images: mIoU from one click at each object's interior point (``miou_click``), from its tight box
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from sam2cli.engine.image_predictor import ImagePredictor
-from sam2cli.engine.val_image import prompt_ious
-from sam2cli.engine.val_vos import global_stats, score_clip
+from sam2cli.engine.val.image import prompt_ious
+from sam2cli.engine.val.vos import global_stats, score_clip
 
 
 def open_val_images(data: Path):

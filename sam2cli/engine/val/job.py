@@ -25,12 +25,12 @@ from sam2cli.errors import UsageError
 from sam2cli.io.mask_folders import is_mask_folders, open_mask_folders
 from sam2cli.io.run_dir import increment_dir
 from sam2cli.io.vos_data import find_vos_dirs, open_vos
-from .loader import load_model
-from .options import ValOptions
-from .progress import progress_bar
-from .val_clicks import clicks_to_reach, curve_auc
-from .val_report import plot_clicks, plot_jf, print_table, write_csv, write_davis_csvs, write_json
-from .val_vos_run import evaluate_videos
+from ..loader import load_model
+from ..options import ValOptions
+from ..progress import progress_bar
+from ..clicks import clicks_to_reach, curve_auc
+from .report import plot_clicks, plot_jf, print_table, write_csv, write_davis_csvs, write_json
+from .vos_run import evaluate_videos
 
 TASKS = ("vos", "image", "interactive")
 
@@ -115,8 +115,8 @@ def _vos(model, videos, run_dir: Path, opts: ValOptions, console: Console) -> Di
 
 
 def _images(model, dataset, run_dir: Path, opts: ValOptions, console: Console, task: str) -> Dict[str, Any]:
-    from .image_predictor import ImagePredictor
-    from .val_image import click_curves, prompt_ious
+    from ..image_predictor import ImagePredictor
+    from .image import click_curves, prompt_ious
     predictor = ImagePredictor(model, half=opts.net.half)
     rows, curves = [], []
     n_images = 0

@@ -26,9 +26,9 @@ from rich.markup import escape
 
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
-from .options import AnnotateOptions
-from .annotate_image import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
-from .progress import progress_bar
+from ..options import AnnotateOptions
+from .image import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
+from ..progress import progress_bar
 
 RAY_HINT = 'engine=ray needs the ray extra: pip install "sam2cli[ray]"'
 BLOCK = 4  # images per Ray Data block (one decode task each)
@@ -118,8 +118,8 @@ class Annotator:
         self.init_error: Optional[BaseException] = None
         try:  # a failure here is deterministic: report it through the results, not by dying (no restart loop)
             from .detectors import build_detector
-            from .image_predictor import ImagePredictor
-            from .loader import load_model
+            from ..image_predictor import ImagePredictor
+            from ..loader import load_model
 
             self.detector = detector or build_detector(replace(opts.detector, device=device))
             sam = opts.sam_model if Path(opts.sam_model).exists() else sam_model_name

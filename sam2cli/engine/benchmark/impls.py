@@ -13,7 +13,7 @@ import torch
 
 from sam2cli.errors import UsageError
 from sam2cli.model.sam2 import SAM2Model
-from .loader import count_params
+from ..loader import count_params
 from .timing import sync_device
 
 INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2==1.1.0"
@@ -23,7 +23,7 @@ class Ours:
     """sam2cli on a model from `load_model`: a SAM2Model, or an export folder on ONNX Runtime."""
 
     def __init__(self, model, half: bool, multimask: bool, name: str = "sam2cli"):
-        from .image_predictor import ImagePredictor
+        from ..image_predictor import ImagePredictor
         self.model, self.half, self.multimask, self.name = model, half, multimask, name
         self.image = ImagePredictor(model, half=half)
 
@@ -46,11 +46,11 @@ class Ours:
                                   multimask_output=self.multimask)
 
     def everything(self, image, **params):
-        from .everything import generate
+        from ..everything import generate
         return generate(self.image, image, **params)
 
     def track(self, clip: Path, points: List[List[float]]) -> List[float]:
-        from .video_predictor import SAM2VideoPredictor
+        from ..video_predictor import SAM2VideoPredictor
         predictor = SAM2VideoPredictor(overrides=dict(half=self.half), model=self.model)
         state = predictor.init_state(str(clip))
         for k, p in enumerate(points):
@@ -78,7 +78,7 @@ class Reference:
         return predictor
 
     def _autocast(self):
-        from .device import autocast
+        from ..device import autocast
         return autocast(self.device, self.half)
 
     def params(self) -> int:

@@ -22,10 +22,10 @@ from sam2cli.io.onnx_folder import GRAPHS, MANIFEST, files_of, is_export_folder,
 from sam2cli.model.export_graphs import (DecoderGraph, ImageEncoderGraph, MemoryAttentionGraph,
                                          MemoryEncoderGraph, unchunked)
 from sam2cli.model.sam2 import SAM2Model
-from .export_check import check_export
-from .loader import load_model
-from .options import ExportOptions
-from .progress import progress_bar
+from .check import check_export
+from ..loader import load_model
+from ..options import ExportOptions
+from ..progress import progress_bar
 
 FP16_TOLERANCE = 1e-2           # fp16 graphs: max |diff| / max(1, max |fp32|) per output, on the CPU
 MIN_OPSET, MAX_OPSET = 17, 20   # LayerNorm is a single op from 17; 20 is the tracing exporter's last
@@ -64,7 +64,7 @@ def graph_specs(net: SAM2Model) -> Dict[str, Dict[str, Any]]:
 
 
 def trace_graph(name: str, spec: Dict[str, Any], path: Path, opset: int) -> None:
-    from .onnx_backend import INPUTS, OUTPUTS
+    from ..onnx_backend import INPUTS, OUTPUTS
     with warnings.catch_warnings():  # the tracer's notes on shapes fixed by the image size
         warnings.simplefilter("ignore")
         torch.onnx.export(spec["module"].eval(), spec["args"], str(path), dynamo=False, opset_version=opset,

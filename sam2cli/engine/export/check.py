@@ -10,7 +10,7 @@ from typing import Dict
 import torch
 
 from sam2cli.model.sam2 import Memory, SAM2Model
-from .onnx_backend import load_onnx_model
+from ..onnx_backend import load_onnx_model
 
 
 def worst(a: torch.Tensor, b: torch.Tensor, relative: bool = False) -> float:

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sam2cli.io.atomic import write_bytes_atomic, write_text_atomic
-from .val_vos import ObjectScores
+from .vos import ObjectScores
 
 GLOBAL_COLUMNS = ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
 

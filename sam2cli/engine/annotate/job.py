@@ -28,10 +28,10 @@ from sam2cli.io.atomic import atomic_path
 from sam2cli.io.image import load_image
 from sam2cli.io.prediction_json import dumps
 from sam2cli.io.sources import images_under
-from .annotate_image import Item, Summary, clean_stale_temps, filter_detections, segment, sidecar_path, write_image
+from .image import Item, Summary, clean_stale_temps, filter_detections, segment, sidecar_path, write_image
 from .detectors import Detections, build_detector
-from .options import AnnotateOptions
-from .progress import progress_bar
+from ..options import AnnotateOptions
+from ..progress import progress_bar
 
 PREFETCH = 4  # images decoded + detected ahead of SAM
 
@@ -239,8 +239,8 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
             names = detector.names if isinstance(getattr(detector, "names", None), dict) else None
             engine = RayEngine(replace(opts, detector=det), out_dir, sam_imgsz, detector=given, names=names)
         else:
-            from .image_predictor import ImagePredictor
-            from .loader import load_model
+            from ..image_predictor import ImagePredictor
+            from ..loader import load_model
             net, _ = load_model(opts.sam_model, opts.device, sam_imgsz)
             predictor = ImagePredictor(net, half=opts.half)
             engine = LocalEngine(detector, predictor, det.classes, det.max_det, save_json, out_dir)

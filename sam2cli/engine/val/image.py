@@ -20,9 +20,9 @@ from typing import Dict, List
 
 import numpy as np
 
-from .image_predictor import ImagePredictor
-from .val_clicks import corrective_click, interior_point, tight_box
-from .val_metrics import iou
+from ..image_predictor import ImagePredictor
+from ..clicks import corrective_click, interior_point, tight_box
+from ..metrics import iou
 
 
 def _predict(predictor: ImagePredictor, n: int, points=None, labels=None, box=None, mask_input=None,

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from sam2cli.model.sam2 import SAM2Model
-from .device import autocast
-from .tracker import ObjectTrack, Tracker
-from .transforms import binary_mask_prompt, preprocess
-from .val_metrics import BOUNDARY_TOL, boundary_f, eval_frame_indices, iou, sequence_stats
+from ..device import autocast
+from ..tracker import ObjectTrack, Tracker
+from ..transforms import binary_mask_prompt, preprocess
+from ..metrics import BOUNDARY_TOL, boundary_f, eval_frame_indices, iou, sequence_stats
 
 Truth = Dict[int, np.ndarray]  # obj id -> (H, W) bool
 

@@ -55,14 +55,14 @@ from rich.table import Table
 from sam2cli.errors import UsageError
 from sam2cli.io.onnx_folder import is_export_folder
 from sam2cli.model.sam2 import SAM2Model
-from . import benchmark_impls
-from .benchmark_impls import INSTALL, Ours, Reference, _ref_config, reference_available
-from .device import cpu_description, precision_name
-from .loader import export_source, load_model, size_mb
-from .options import BenchmarkOptions
+from . import impls
+from .impls import INSTALL, Ours, Reference, _ref_config, reference_available
+from ..device import cpu_description, precision_name
+from ..loader import export_source, load_model, size_mb
+from ..options import BenchmarkOptions
 from .timing import PeakMemory, encoder_gflops, median_ms
 
-_fp32_memories = benchmark_impls._fp32_memories  # scripts/profile_video.py reads it from here
+_fp32_memories = impls._fp32_memories  # scripts/profile_video.py reads it from here
 FIGURES = ("size_mb", "params_m", "gflops", "embed_ms", "decode_ms", "everything_ms", "track1_ms",
            "track3_ms", "peak_mem_mb")
 HEADERS = {"size_mb": "size MB", "params_m": "params M", "gflops": "enc GFLOPs", "embed_ms": "embed ms",
@@ -274,7 +274,7 @@ def table(rows: List[Dict[str, Any]], compare) -> Table:
 
 
 def run_benchmark(opts: BenchmarkOptions, console: Console) -> int:
-    from .device import select_device
+    from ..device import select_device
     compare = parse_compare(opts.compare)
     names = model_names(opts.model)
     sides = {s for name in names for s in sides_for(name, compare)}  # bad combinations: one line, up front

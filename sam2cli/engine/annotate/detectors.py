@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from sam2cli.errors import SAM2Error, UsageError
-from .options import DetectorOptions
+from ..options import DetectorOptions
 
 DET_IMGSZ = 640  # the detector's input size unless imgsz= says
 
@@ -152,7 +152,7 @@ class TorchvisionDetector:
     def __init__(self, name: str, weights: Optional[str] = "cache", conf: float = 0.25, iou: float = 0.45,
                  max_det: int = 300, device: Any = None):
         import torchvision
-        from .device import select_device
+        from ..device import select_device
 
         wenum = torchvision.models.get_model_weights(name).DEFAULT
         cats = wenum.meta["categories"]
