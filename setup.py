@@ -10,5 +10,5 @@ setup(
     packages=find_packages(include=["sam2cli", "sam2cli.*"]) + list(DATA_PACKAGES),
     package_dir=DATA_PACKAGES,
     package_data={"sam2cli.cfg": ["*.yaml"], "sam2cli.cfg.models": ["*.yaml"], "sam2cli.weights": ["*.pt"],
-                  "sam2cli": ["app/static/*"]},
+                  "sam2cli.engine.app": ["static/*", "static/**/*"]},
 )

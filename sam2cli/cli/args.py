@@ -56,6 +56,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "direction": ("forward", "backward", "both"),
+    "tracker": ("sam2", "samurai", "dam4sam"),
     "mask_format": ("binary", "palette"),
     "format": ("jsonl", "json", "onnx"),  # or null; json: benchmark rows; onnx: sam2 export
     "engine": ("local", "ray"),

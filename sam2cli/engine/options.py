@@ -141,6 +141,7 @@ class TrackOptions(SourceRunOptions):
     direction: str = "forward"        # forward, backward or both
     reverse: bool = False
     non_overlap: bool = False
+    tracker: str = "sam2"             # sam2 (the reference), samurai or dam4sam
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class ValOptions:
     multimask_output: bool = False    # single-click predictions keep the best of 3 masks
     save_masks: bool = False          # vos: predicted masks in the input's layout under run_dir/masks
     max_clicks: int = 20              # interactive: the click budget (NoC counts it when never reached)
+    tracker: str = "sam2"             # vos: sam2 (the reference), samurai or dam4sam
     format: Optional[str] = None      # jsonl: the summary as one JSON line on stdout
     net: ModelOptions = field(default_factory=ModelOptions)
     run_dir: RunDirOptions = field(default_factory=RunDirOptions)
