@@ -147,7 +147,7 @@ def test_hidden_object(models, frames_dir, monkeypatch):
     mask, the no-object pointer and memory embedding; frames 4+ then track from that memory."""
     def script(p, s, out):
         out.append(p.add_new_points_or_box(s, frame_idx=0, obj_id=1, points=[[60, 120]], labels=[1]))
-        head = p.model.sam_mask_decoder.pred_obj_score_head.layers[-1] if hasattr(p, "tracker") else \
+        head = p.model.sam_mask_decoder.pred_obj_score_head.layers[-1] if isinstance(p, SAM2VideoPredictor) else \
             p.sam_mask_decoder.pred_obj_score_head.layers[-1]
         old = head.bias.detach().clone()
         with torch.no_grad():

@@ -17,40 +17,46 @@ the one with the best predicted IoU (what `SAM(..., multimask_output=True)` scor
     results = predictor(source="b.jpg")           # object 0 found from memory
 """
 
-from collections import OrderedDict
 from typing import Optional, Sequence
 
-import numpy as np
 import torch
 
 from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
-from .device import autocast
-from .loader import load_model
 from sam2cli.core.prompts import normalize_prompts
 from sam2cli.core.results import Results
-from .tracker import ObjectTrack, Tracker
-from .transforms import binary_mask_prompt, point_prompt, preprocess
+from .device import autocast
+from .loader import load_model
+from .options import VideoOptions
+from .session import TrackingSession, frame_results
+from .tracker import ObjectTrack
+from .transforms import binary_mask_prompt, point_prompt, upsample_logits
+from .video_predictor import video_options
 
 
 class SAM2DynamicInteractivePredictor:
-    def __init__(self, overrides: Optional[dict] = None, max_obj_num: int = 3, max_cond: int = 8, model=None):
-        o = dict(overrides or {})
-        self.model = model if model is not None else load_model(o.get("model", "sam2.1_b.pt"), o.get("device"),
-                                                                o.get("imgsz"))[0]
-        self.half = bool(o.get("half", False))
-        self.tracker = Tracker(self.model, fill_hole_area=int(o.get("fill_hole_area", 8)))
+    def __init__(self, overrides: Optional[dict] = None, max_obj_num: int = 3, max_cond: int = 8, model=None, *,
+                 options: Optional[VideoOptions] = None):
+        opts = options if options is not None else video_options(overrides)
+        net = opts.net
+        self.model = model if model is not None else load_model(net.model, net.device, net.imgsz)[0]
+        # one session holds the bank; its images are independent, resized as the image predictor resizes
+        self.session = TrackingSession(self.model, size=(1, 1), half=net.half, fill_hole_area=opts.fill_hole_area,
+                                       tracker=opts.tracker, resample="bilinear")
         self.max_obj_num = int(max_obj_num)
         self.max_cond = int(max_cond)
-        self.objects: "OrderedDict[int, ObjectTrack]" = OrderedDict()
         self.t = -1  # index of the last image seen: the memory bank's clock
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return self.session.device
+
+    @property
+    def objects(self):
+        return self.session.objects
 
     def reset(self) -> None:
-        self.objects.clear()
+        self.session.reset()
         self.t = -1
 
     @torch.inference_mode()
@@ -71,10 +77,9 @@ class SAM2DynamicInteractivePredictor:
             raise UsageError("no object is registered yet: the first call needs prompts "
                              "(points, bboxes or masks) and obj_ids")
         self.t += 1
-        t, size = self.t, self.model.image_size
-        x = preprocess(image, size, self.device)  # the image predictor's resize: see the module docstring
-        with autocast(self.device, self.half):
-            feats = self.model.encode_image(x)
+        t, size, tracker, s = self.t, self.model.image_size, self.session.tracker, self.session
+        feats = s.features(t, image)  # the image predictor's resize: see the module docstring
+        with autocast(self.device, s.half):
             prompted = {}
             for obj_id, p in zip(ids if prompts else [], prompts):
                 obj = self.objects.get(obj_id) or ObjectTrack(obj_id)
@@ -83,12 +88,12 @@ class SAM2DynamicInteractivePredictor:
                     mask = binary_mask_prompt(p.mask, size, self.device)
                 else:
                     pts = point_prompt(p.points, p.labels, p.box, hw, size, self.device)
-                out = self.tracker.prompt_image(feats, obj, t, points=pts, mask=mask)
+                out = tracker.prompt_image(feats, obj, t, points=pts, mask=mask)
                 if update_memory or obj_id not in self.objects:
-                    self.tracker.commit(obj, lambda _: feats)
-                    self.tracker.keep_newest(obj, max_cond=self.max_cond)
+                    tracker.commit(obj, lambda _: feats)
+                    tracker.keep_newest(obj, max_cond=self.max_cond)
                 else:
-                    self.tracker.discard(obj, t)
+                    tracker.discard(obj, t)
                 self.objects[obj_id] = obj
                 prompted[obj_id] = out
             outs = {}
@@ -97,16 +102,12 @@ class SAM2DynamicInteractivePredictor:
                     outs[obj_id] = prompted[obj_id]
                     continue
                 if update_memory:
-                    out = self.tracker.track(feats, obj, t)
-                    self.tracker.keep_newest(obj, max_cond=self.max_cond)
+                    out = tracker.track(feats, obj, t)
+                    tracker.keep_newest(obj, max_cond=self.max_cond)
                 else:
-                    out = self.tracker.peek(feats, obj, t)
+                    out = tracker.peek(feats, obj, t)
                 outs[obj_id] = out
         ids_sorted = sorted(outs)
-        lows = torch.cat([outs[i].logits for i in ids_sorted]).float()
-        logits = torch.nn.functional.interpolate(lows, size=hw, mode="bilinear", align_corners=False)
-        m = (logits[:, 0] > 0).cpu().numpy()
-        conf = np.array([float(torch.sigmoid(outs[i].obj_score).reshape(-1)[0]) for i in ids_sorted], np.float32)
-        keep = m.reshape(len(m), -1).any(1)
+        logits = upsample_logits(torch.cat([outs[i].logits for i in ids_sorted]), hw)
         path = str(source) if isinstance(source, str) else None
-        return Results.from_masks(image, m[keep], conf[keep], path=path, obj_ids=np.array(ids_sorted)[keep])
+        return frame_results(image, logits, ids_sorted, [outs[i] for i in ids_sorted], path=path)

@@ -115,6 +115,17 @@ class PromptOptions:
 
 
 @dataclass(frozen=True)
+class VideoOptions:
+    """How a tracking session runs (the video predictors, `sam2 track`, the app)."""
+    net: ModelOptions = field(default_factory=ModelOptions)
+    vid_stride: int = 1
+    max_frames: Optional[int] = None  # calling the predictor yields at most this many frames
+    non_overlap: bool = False
+    tracker: str = "sam2"             # sam2 (the reference), samurai or dam4sam
+    fill_hole_area: int = 8           # the reference's hole filling, in low-res mask pixels
+
+
+@dataclass(frozen=True)
 class SourceRunOptions:
     """What predict and track share: a source, a model, prompts, the writers and the run folder."""
     source: Any = None                # image, folder, glob, .txt list, -, video, frame folder, webcam, URL
@@ -142,6 +153,13 @@ class TrackOptions(SourceRunOptions):
     reverse: bool = False
     non_overlap: bool = False
     tracker: str = "sam2"             # sam2 (the reference), samurai or dam4sam
+    fill_hole_area: int = 8
+
+    @property
+    def video(self) -> "VideoOptions":
+        """How its tracking session runs."""
+        return VideoOptions(net=self.net, vid_stride=self.vid_stride, max_frames=self.max_frames,
+                            non_overlap=self.non_overlap, tracker=self.tracker, fill_hole_area=self.fill_hole_area)
 
 
 @dataclass(frozen=True)

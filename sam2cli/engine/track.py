@@ -24,9 +24,11 @@ from sam2cli.errors import UsageError
 from sam2cli.io.coco_rle import mask_to_rle, rle_to_mask
 from sam2cli.io.prompt_file import load_prompts, prompts_from_args, validate_prompts
 from sam2cli.io.sources import open_frames
+from .loader import load_model
 from .options import TrackOptions
 from .outputs import RunOutputs
 from .run import Run
+from .session import TrackingSession
 from sam2cli.core.results import Results
 
 
@@ -103,18 +105,17 @@ def write_in_order(spool: MaskSpool, reader, outputs: RunOutputs, every_frame: b
     return n_frames, n_masks
 
 
-def tracked_frames(predictor, state, reader, entries, passes, max_frames: Optional[int]) -> Iterator:
+def tracked_frames(session, reader, entries, passes, max_frames: Optional[int]) -> Iterator:
     """(frame, image, logits or None) as tracking produces them: the propagation passes on a
-    seekable source (max_frames per pass, the prompted frame included: the reference's
-    max_frame_num_to_track counts those after it), else one read of the stream."""
+    seekable source (max_frames per pass, the prompted frame included), else one read of the
+    stream."""
     if not reader.seekable:
-        yield from predictor.stream(state, entries, max_frames)
+        yield from session.stream(entries, max_frames)
         return
     for e in entries:
-        predictor.add_prompt(state, e)
-    span = None if max_frames is None else max_frames - 1
+        session.add_entry(e)
     for reverse in passes:
-        for frame, _, logits in predictor.propagate_in_video(state, reverse=reverse, max_frame_num_to_track=span):
+        for frame, logits in session.propagate(reverse=reverse, max_frames=max_frames):
             yield frame, reader[frame], logits
 
 
@@ -125,14 +126,13 @@ def run_track(opts: TrackOptions, console: Console) -> int:
     reader = open_frames(opts.source, opts.vid_stride)
     validate_prompts(entries, len(reader) if reader.seekable else None, reader.height, reader.width)
 
-    from .video_predictor import SAM2VideoPredictor
-    net = opts.net
-    predictor = SAM2VideoPredictor(overrides=dict(model=net.model, device=net.device, half=net.half, imgsz=net.imgsz,
-                                                  non_overlap=opts.non_overlap))
+    video, net = opts.video, opts.net
+    model = load_model(net.model, net.device, net.imgsz)[0]
     run = Run("track", opts.run_dir, opts.outputs, console)
     outputs = run.outputs
     outputs.video_name = reader.name
-    state = predictor.init_state(reader)
+    session = TrackingSession(model, reader=reader, half=net.half, non_overlap=video.non_overlap,
+                              fill_hole_area=video.fill_hole_area, tracker=video.tracker)
     passes = []  # reverse flags of the propagation passes
     if opts.direction in ("forward", "both") and not opts.reverse:
         passes.append(False)
@@ -151,9 +151,8 @@ def run_track(opts: TrackOptions, console: Console) -> int:
             interrupted = False
             try:
                 with run.progress(planned_frames(reader, entries, passes, opts.max_frames), lambda: steps) as advance:
-                    for frame, image, logits in tracked_frames(predictor, state, reader, entries, passes,
-                                                               opts.max_frames):
-                        r = predictor.frame_results(state, frame, logits, image) if logits is not None else \
+                    for frame, image, logits in tracked_frames(session, reader, entries, passes, opts.max_frames):
+                        r = session.results(frame, logits, image) if logits is not None else \
                             empty_result(image, frame, reader.path_of(frame) if reader.seekable else None)
                         if in_order:
                             outputs.write(r, reader.fps, overlay=spool is None)
@@ -175,6 +174,6 @@ def run_track(opts: TrackOptions, console: Console) -> int:
         if spool is not None:
             spool.close()
         reader.close()
-    run.summary(f"{run.done} frame(s), {len(state.objects)} object(s), {run.masks} mask(s), "
+    run.summary(f"{run.done} frame(s), {len(session.objects)} object(s), {run.masks} mask(s), "
                 f"{run.rate() or 'nothing tracked'}")
     return 0

@@ -150,6 +150,12 @@ class Tracker:
         for t in [t for t in obj.recent if all(abs(t - a) > keep for a in anchors)]:
             del obj.recent[t]
 
+    def forget_tracking(self, obj: ObjectTrack) -> None:
+        """Forget what tracking produced (recent memories, tracked frames); the prompted
+        (conditioning) frames and their clicks stay, and so do prompts waiting for `commit`."""
+        obj.recent.clear()
+        obj.tracked.clear()
+
     def keep_newest(self, obj: ObjectTrack, *, max_cond: int) -> None:
         """Keep the newest `max_cond` conditioning and num_maskmem - 1 recent memories (frames
         that are not a video's, where the newest matter most)."""

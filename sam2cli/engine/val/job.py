@@ -98,7 +98,7 @@ def _vos(model, videos, run_dir: Path, opts: ValOptions, console: Console) -> Di
     with progress_bar(console) as bar:
         task = bar.add_task("val", total=sum(len(v.frames) for v in videos), rate="")
         res = evaluate_videos(model, videos, opts.net.half, run_dir / "masks" if opts.save_masks else None,
-                              advance=lambda name: bar.update(task, advance=1, rate=name))
+                              advance=lambda name: bar.update(task, advance=1, rate=name), tracker=opts.tracker)
     objects, g = res["objects"], res["global"]
     write_davis_csvs(run_dir, g, objects)
     plotted = plot_jf(run_dir / "jf_per_sequence.png", [o.sequence for o in objects],

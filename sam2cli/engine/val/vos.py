@@ -21,56 +21,34 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from sam2cli.model.sam2 import SAM2Model
-from ..device import autocast
-from ..tracker import ObjectTrack, Tracker
-from ..transforms import binary_mask_prompt, preprocess
+from ..session import TrackingSession
 from ..metrics import BOUNDARY_TOL, boundary_f, eval_frame_indices, iou, sequence_stats
 
 Truth = Dict[int, np.ndarray]  # obj id -> (H, W) bool
 
 
-@torch.inference_mode()
-def track_frames(model: SAM2Model, frames: Iterable[Tuple[int, np.ndarray, Optional[Truth]]],
-                 num_frames: Optional[int] = None, half: bool = False,
-                 fill_hole_area: int = 8) -> Iterator[Tuple[int, np.ndarray, Optional[Truth], Truth]]:
+def track_frames(model, frames: Iterable[Tuple[int, np.ndarray, Optional[Truth]]],
+                 num_frames: Optional[int] = None, half: bool = False, fill_hole_area: int = 8,
+                 tracker: str = "sam2") -> Iterator[Tuple[int, np.ndarray, Optional[Truth], Truth]]:
     """Track the objects of ``frames`` ((t, (H, W, 3) uint8 RGB, truth or None) in order).
 
     An object id seen for the first time in a frame's truth is prompted there with its mask.
     Yields (t, image, truth, prediction {obj id: (H, W) bool} for every object started so far).
     """
-    dev = next(model.parameters()).device
-    tracker = Tracker(model, fill_hole_area=fill_hole_area)
-    tracks: Dict[int, ObjectTrack] = {}
-    size = model.image_size
+    session = None
     for t, image, truth in frames:
-        new = {oid: m for oid, m in (truth or {}).items() if oid not in tracks}
-        feats = None
-        if tracks or new:
-            x = preprocess(image, size, dev, resample="bicubic")
-            with autocast(dev, half):
-                feats = model.encode_image(x)
-        for oid, obj in tracks.items():
-            with autocast(dev, half):
-                tracker.track(feats, obj, t, num_frames=num_frames)
-            tracker.evict(obj, t)
+        if session is None:
+            session = TrackingSession(model, size=image.shape[:2], num_frames=num_frames, half=half,
+                                      fill_hole_area=fill_hole_area, tracker=tracker)
+        new = {oid: m for oid, m in (truth or {}).items() if oid not in session.objects}
+        if session.objects:
+            session.step(t, image=image)
         for oid, m in sorted(new.items()):
-            obj = tracks[oid] = ObjectTrack(int(oid))
-            with autocast(dev, half):
-                tracker.prompt(feats, obj, t, mask=binary_mask_prompt(m, size, dev), num_frames=num_frames)
-                tracker.commit(obj, lambda _: feats)
-        yield t, image, truth, _masks(tracks, t, image.shape[:2])
-
-
-def _masks(tracks: Dict[int, ObjectTrack], t: int, hw: Tuple[int, int]) -> Truth:
-    if not tracks:
-        return {}
-    low = torch.cat([obj.output(t).logits for obj in tracks.values()]).float()  # (N, 1, h, w)
-    up = F.interpolate(low, size=hw, mode="bilinear", align_corners=False)[:, 0] > 0
-    return dict(zip(tracks, up.cpu().numpy()))
+            session.add_mask(t, oid, m, image=image)
+        if new:
+            session.commit()
+        yield t, image, truth, session.masks(t) if session.objects else {}
 
 
 def lowest_id_on_top(pred: Truth) -> Truth:
@@ -142,7 +120,7 @@ def global_stats(objects: Sequence[ObjectScores]) -> Dict[str, float]:
     return {"J&F-Mean": (out["J-Mean"] + out["F-Mean"]) / 2, **out}
 
 
-def score_clip(model: SAM2Model, frames: Sequence[np.ndarray], masks: np.ndarray, obj_ids: Sequence[int],
+def score_clip(model, frames: Sequence[np.ndarray], masks: np.ndarray, obj_ids: Sequence[int],
                half: bool = False, name: str = "clip") -> List[ObjectScores]:
     """Every frame annotated: frames T x (H, W, 3), masks (T, N, H, W) bool of ``obj_ids`` -> scores.
     (`sam2 train`'s validation clips.)"""

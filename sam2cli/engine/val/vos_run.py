@@ -47,7 +47,7 @@ def _write(masks_dir: Path, video: VosVideo, t: int, pred: Truth, annotated: boo
 
 
 def evaluate_video(model, video: VosVideo, half: bool = False, masks_dir: Optional[Path] = None,
-                   advance: Callable[[str], None] = lambda name: None) -> VosScorer:
+                   advance: Callable[[str], None] = lambda name: None, tracker: str = "sam2") -> VosScorer:
     """Track and score one video; ``advance(name)`` is called once per frame."""
     scorer = VosScorer(video.name, video.obj_ids, video.annotated)
     position = {t: k for k, t in enumerate(video.annotated)}
@@ -63,7 +63,7 @@ def evaluate_video(model, video: VosVideo, half: bool = False, masks_dir: Option
         for t in range(start, len(video.frames)):
             yield t, video.read_frame(t), video.read_truth(position[t]) if t in position else None
 
-    for t, _, truth, pred in track_frames(model, frames(), len(video.frames), half):
+    for t, _, truth, pred in track_frames(model, frames(), len(video.frames), half, tracker=tracker):
         if video.layout == "davis":
             pred = lowest_id_on_top(pred)
         scorer.add(t, truth, pred)
@@ -74,14 +74,14 @@ def evaluate_video(model, video: VosVideo, half: bool = False, masks_dir: Option
 
 
 def evaluate_videos(model, videos: Sequence[VosVideo], half: bool = False, masks_dir: Optional[Path] = None,
-                    advance: Callable[[str], None] = lambda name: None) -> Dict:
+                    advance: Callable[[str], None] = lambda name: None, tracker: str = "sam2") -> Dict:
     """-> objects (ObjectScores, in video then id order), global (the DAVIS row), videos (per-video
     means over objects), frames, seconds (wall) and metric_seconds (in J and F)."""
     t0 = time.perf_counter()
     objects: List[ObjectScores] = []
     per_video, metric_s, n_frames = [], 0.0, 0
     for video in videos:
-        scorer = evaluate_video(model, video, half, masks_dir, advance)
+        scorer = evaluate_video(model, video, half, masks_dir, advance, tracker)
         objs = list(scorer.objects.values())
         objects += objs
         metric_s += scorer.seconds
