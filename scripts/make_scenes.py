@@ -5,6 +5,12 @@
 writes ``<out>/yolo/`` (Ultralytics segmentation: images/, labels/, data.yaml) and ``<out>/davis/``
 (DAVIS 2017: JPEGImages/, Annotations/, ImageSets/2017/{train,val}.txt). Same seed, same files.
 The generator is :mod:`sam2cli.train.scenes`.
+
+``--hard CASES`` (``all`` or a comma list of lookalike, twin, fast, same_class, long) also writes
+``<out>/hard/``, a DAVIS folder of ``--per-case`` clips of each hard case for the tracker
+policies (:mod:`sam2cli.train.scenes_hard`), ``--frames`` frames long (``long``: ``--long-frames``):
+
+    python scripts/make_scenes.py --out hard_tune --images 0 --val 0 --videos 0 --hard all --per-case 2 --frames 48 --seed 11
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sam2cli.train.scenes import write_davis_dataset, write_yolo_dataset  # noqa: E402
+from sam2cli.train.scenes_hard import HARD_CASES, write_hard_dataset  # noqa: E402
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -76,11 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=24, help="frames per video (default 24)")
     ap.add_argument("--size", type=_size, default=(128, 128), help="N or HxW (default 128)")
     ap.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ap.add_argument("--hard", default="", help="hard tracking cases to write under <out>/hard/: all, or a comma "
+                    f"list of {', '.join(HARD_CASES)} (default none)")
+    ap.add_argument("--per-case", type=int, default=2, help="clips of each hard case (default 2)")
+    ap.add_argument("--long-frames", type=int, default=160, help="frames of a 'long' hard clip (default 160)")
     ap.add_argument("--plain", action="store_true", help="plain progress lines instead of rich bars")
     args = ap.parse_args(argv)
-    for name in ("images", "val", "videos", "frames"):
+    for name in ("images", "val", "videos", "frames", "per_case"):
         if getattr(args, name) < 0:
-            ap.error(f"--{name} must be >= 0")
+            ap.error(f"--{name.replace('_', '-')} must be >= 0")
+    hard = list(HARD_CASES) if args.hard.strip() == "all" else [c.strip() for c in args.hard.split(",") if c.strip()]
+    bad = [c for c in hard if c not in HARD_CASES]
+    if bad:
+        ap.error(f"--hard: unknown case(s) {', '.join(bad)}; expected all or some of {', '.join(HARD_CASES)}")
     use_rich = not args.plain and sys.stderr.isatty()
     if use_rich:
         try:
@@ -94,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.videos:
         _run("videos", write_davis_dataset, use_rich, root=args.out / "davis", n_videos=args.videos,
              n_frames=args.frames, size=args.size, seed=args.seed, n_val=args.val_videos)
+    if hard and args.per_case:
+        _run("hard videos", write_hard_dataset, use_rich, root=args.out / "hard", cases=hard,
+             per_case=args.per_case, size=args.size, seed=args.seed, n_frames=args.frames,
+             long_frames=args.long_frames)
     sys.stderr.write(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s\n")
     return 0
 

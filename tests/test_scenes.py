@@ -228,3 +228,121 @@ def test_script(tmp_path):
     assert len(list((out / "yolo" / "images" / "train").iterdir())) == 3
     assert (out / "davis" / "ImageSets" / "2017" / "val.txt").read_text().split() == ["scene00001"]
     assert "images 4/4" in r.stderr and "videos 2/2" in r.stderr
+
+
+# ---------------------------------------------------------------------------- hard cases (tracker policies)
+
+
+def _centroid(m: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(m)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def _mean_colour(frame: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return frame[m].reshape(-1, 3).astype(np.float64).mean(0)
+
+
+@pytest.mark.parametrize("mode", ["cross", "pass"])
+def test_video_lookalike(mode):
+    """An unlabelled copy of an object, of its size and colours, comes within a fraction of its
+    size (cross) or close beside it without covering it (pass)."""
+    for seed in range(4):
+        frames, masks, ids, copies = make_video(_rng(seed), 128, 40, 1, lookalike=mode, copies=True)
+        assert masks.shape[1] == 1 and copies.shape == (40, 1, 128, 128)
+        assert not (masks[:, 0] & copies[:, 0]).any(), "the look-alike is not part of the object's mask"
+        tgt, cpy = masks[:, 0], copies[:, 0]
+        r = np.sqrt(np.median(tgt.sum(axis=(1, 2))[tgt.any(axis=(1, 2))]) / np.pi)  # ~ the object's radius
+        both = [t for t in range(40) if tgt[t].sum() > 0.5 * np.pi * r * r and cpy[t].sum() > 0.5 * np.pi * r * r]
+        assert both, "the look-alike is never in sight beside the object"
+        dist = min(np.linalg.norm(_centroid(tgt[t]) - _centroid(cpy[t])) for t in both)
+        if mode == "cross":
+            hidden = (tgt.sum(axis=(1, 2)) < 0.7 * np.pi * r * r) | (cpy.sum(axis=(1, 2)) < 0.7 * np.pi * r * r)
+            assert dist < 2.0 * r or hidden[12:24].any(), (seed, dist, r)  # on top of each other midway
+        else:  # 2.2-2.8 template radii apart: 1.5-6 half-extents of the object's box
+            ext = np.median([max(np.ptp(np.nonzero(tgt[t])[0]), np.ptp(np.nonzero(tgt[t])[1])) / 2 + 0.5 for t in both])
+            assert 1.2 * ext < dist < 6.0 * ext, (seed, dist, ext)
+        t = max(both, key=lambda t: min(tgt[t].sum(), cpy[t].sum()))
+        assert 0.6 < cpy[t].sum() / tgt[t].sum() < 1.6
+        assert np.linalg.norm(_mean_colour(frames[t], tgt[t]) - _mean_colour(frames[t], cpy[t])) < 30
+
+
+def test_video_twin_at_reappearance():
+    """The occluded object re-appears on the frame after the occlusion with its twin beside it,
+    and the twin is in sight while the object is hidden."""
+    for seed in range(4):
+        occ = (0, 10, 5 + 3 * seed)
+        frames, masks, ids, copies = make_video(_rng(seed), 128, 40, (1, 2), occlude=occ, twin=True, copies=True)
+        start, length = occ[1:]
+        area = masks[:, 0].sum(axis=(1, 2))
+        assert (area[start:start + length] == 0).all() and (area[:start] > 0).all() and (area[start + length:] > 0).all()
+        s1 = start + length
+        twin = copies[:, -1]
+        assert twin[s1].sum() >= 0.5 * area[s1]
+        assert twin[s1 - 1].sum() >= 0.5 * area[s1]  # in sight while the object is hidden
+        r = np.sqrt(area[s1] / np.pi)
+        assert np.linalg.norm(_centroid(masks[s1, 0]) - _centroid(twin[s1])) < 6 * r
+    with pytest.raises(ValueError):
+        make_video(_rng(0), 64, 10, 1, twin=True)
+    with pytest.raises(ValueError):
+        make_video(_rng(0), 64, 10, 1, lookalike="behind")
+
+
+def test_video_fast():
+    """Objects move more than half their size (the larger side of their box) per frame."""
+    jumps = []
+    for seed in range(3):
+        _, masks, _ = make_video(_rng(seed), 128, 24, (1, 2), fast=True)
+        for i in range(masks.shape[1]):
+            for t in range(23):
+                a, b = masks[t, i], masks[t + 1, i]
+                if a.sum() > 20 and b.sum() > 20:
+                    ys, xs = np.nonzero(a)
+                    half = max(np.ptp(xs), np.ptp(ys)) / 2 + 0.5
+                    jumps.append(np.linalg.norm(_centroid(a) - _centroid(b)) / half)
+    jumps = np.array(jumps)
+    assert len(jumps) > 30 and np.median(jumps) > 1.0 and (jumps > 0.5).mean() > 0.8, np.percentile(jumps, [10, 50])
+    _, slow, _ = make_video(_rng(0), 128, 24, (1, 2))
+    assert slow.shape[1] >= 1  # the switch is off by default: normal speeds (test_video_shapes_...)
+
+
+def test_video_same_class():
+    """One class: the objects' colours are near each other (they are apart by CONTRAST otherwise)."""
+    near = []
+    for seed in range(4):
+        frames, masks, _ = make_video(_rng(seed), 128, 6, 3, same_class=True)
+        t = int(np.argmax(masks.sum(axis=(2, 3)).min(1)))
+        cols = [_mean_colour(frames[t], masks[t, i]) for i in range(3) if masks[t, i].sum() > 15]
+        near += [np.linalg.norm(a - b) for k, a in enumerate(cols) for b in cols[k + 1:]]
+    assert len(near) >= 6 and np.median(near) < 25, near
+
+
+def test_hard_dataset(tmp_path):
+    from sam2cli.train.scenes_hard import HARD_CASES, hard_clip, write_hard_dataset
+
+    root = write_hard_dataset(tmp_path / "hard", per_case=1, size=64, seed=5, n_frames=30, long_frames=40)
+    names = (root / "ImageSets" / "2017" / "val.txt").read_text().split()
+    assert names == [f"{c}000" for c in HARD_CASES]
+    for c in ("twin", "long"):
+        pngs = sorted((root / "Annotations" / f"{c}000").iterdir())
+        assert len(pngs) == (40 if c == "long" else 30)
+        _, masks, _ = hard_clip(np.random.default_rng([5, 3, HARD_CASES.index(c), 0]), c, 0, 64, 30, 40)
+        masks = masks[:, masks.any(axis=(0, 2, 3))]
+        for t in (0, len(pngs) - 1):
+            expect = np.zeros((64, 64), np.uint8)
+            for j in range(masks.shape[1]):
+                expect[masks[t, j]] = j + 1
+            assert np.array_equal(read_palette_png(pngs[t]), expect)
+    with pytest.raises(ValueError):
+        write_hard_dataset(tmp_path / "bad", cases=["nope"])
+
+
+def test_script_hard(tmp_path):
+    out = tmp_path / "s"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_scenes.py"), "--out", str(out), "--images", "0",
+                        "--val", "0", "--videos", "0", "--hard", "fast,twin", "--per-case", "1", "--frames", "24",
+                        "--size", "64", "--seed", "1", "--plain"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (out / "hard" / "ImageSets" / "2017" / "val.txt").read_text().split() == ["fast000", "twin000"]
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_scenes.py"), "--out", str(out), "--hard", "x"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown case" in bad.stderr

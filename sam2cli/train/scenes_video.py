@@ -4,12 +4,20 @@ The objects of :mod:`~sam2cli.train.scenes_draw` moving with smooth random headi
 slight rotation and scale change, some crossing the frame (entering or leaving), a fixed depth
 order (so crossings occlude), camera pan/zoom over a larger world background, per-frame noise,
 and optionally a forced full occlusion of one object by a foreground bar (``occlude=``).
+
+Hard cases for the tracker policies (``tracker=samurai|dam4sam``), each its own switch of
+:func:`make_video`: a look-alike (an unlabelled copy of an object: same shape, colours and size)
+that crosses or passes it (``lookalike=``); a look-alike that arrives beside an occluded object
+while it is hidden, so it re-appears next to its twin (``twin=True`` with ``occlude=``); fast
+motion, more than half an object's size per frame (``fast=True``); several objects of one class
+(``same_class=True``). Long clips are ``n_frames=150`` or more. :func:`write_hard_dataset` writes
+clips of each case as a DAVIS folder.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -28,6 +36,7 @@ from .scenes_draw import (
     _raster,
     _smooth_noise,
 )
+from .scenes_hard import bounce_path, lookalike_path, same_class_look, twin_path
 
 
 def _walk(rng: np.random.Generator, T: int, dims: int, sigma: float, damp: float = 0.85) -> np.ndarray:
@@ -162,7 +171,13 @@ def make_video(
     p_cross: float = 0.35,
     p_occlude: float = 0.0,
     camera: bool = True,
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    *,
+    lookalike: Optional[str] = None,
+    twin: bool = False,
+    fast: bool = False,
+    same_class: bool = False,
+    copies: bool = False,
+) -> tuple:
     """A clip: ``(frames [T x (H, W, 3) uint8 RGB], masks (T, N, H, W) bool, obj_ids (N,) = 1..N)``.
 
     Masks are visible parts (disjoint per frame); an object out of frame or hidden has an empty
@@ -172,12 +187,28 @@ def make_video(
     frames ``start .. start+length-1`` and on no other frame (object ``i`` then wanders inside the
     frame and is visible on every other frame); ``p_occlude`` draws such an occlusion at random.
     ``camera=False`` keeps the view still.
+
+    Hard cases (:mod:`~sam2cli.train.scenes_hard`), none by default; a look-alike or twin is an
+    unlabelled copy of an object (same shape, colours, size and rotation), not in ``masks``:
+    ``lookalike="cross"`` / ``"pass"``: a look-alike of one object (``occlude``'s, else one drawn
+    at random, which then wanders inside the frame) crosses over or under it, or passes just
+    beside it, around the middle of the clip (before the occlusion, with ``occlude``);
+    ``twin=True`` (needs ``occlude``): a twin of the occluded object arrives while it is hidden
+    and is beside it when it re-appears; ``fast=True``: every object moves 1.2-1.8 radii per
+    frame (more than half its size), bouncing off the borders; ``same_class=True``: every object
+    has the first one's kind and fill, similar size and jittered colours. ``copies=True`` also
+    returns the look-alikes' visible masks (T, K, H, W) bool (look-alike first, then twin).
     """
     H, W = _hw(size)
     T = int(n_frames)
     if T < 1:
         raise ValueError("n_frames must be >= 1")
     side = min(H, W)
+    if lookalike not in (None, "cross", "pass"):
+        raise ValueError(f"lookalike must be None, 'cross' or 'pass', got {lookalike!r}")
+    if twin and occlude is None:
+        raise ValueError("twin=True needs occlude=(i, start, length)")
+    hard = _Hard(lookalike, bool(twin), bool(fast), bool(same_class))
     lo, hi = _range(n_objects)
     n = int(rng.integers(lo, hi + 1))
     random_occ = occlude is None and p_occlude > 0 and T >= 6 and n >= 1
@@ -194,13 +225,20 @@ def make_video(
     for attempt in range(40):
         if random_occ and attempt == 10:
             occlude = None  # a drawn occlusion that keeps failing: give up on it
-        out = _video_once(rng, H, W, T, n, side, occlude, p_cross, camera)
+        out = _video_once(rng, H, W, T, n, side, occlude, p_cross, camera, hard)
         if out is not None:
-            return out
+            return out if copies else out[:3]
     raise RuntimeError(f"could not generate a video with occlude={occlude}")  # pragma: no cover
 
 
-def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
+class _Hard(NamedTuple):
+    lookalike: Optional[str]
+    twin: bool
+    fast: bool
+    same_class: bool
+
+
+def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera, hard):
     ctr = np.array([W / 2.0, H / 2.0])
     if camera:
         cam = ctr + _walk(rng, T, 2, rng.uniform(0.0, 0.004) * side)
@@ -208,6 +246,8 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
     else:
         cam, zoom = np.tile(ctr, (T, 1)), np.ones(T)
     target = occlude[0] if occlude is not None else None
+    if hard.lookalike and target is None:
+        target = int(rng.integers(n))
     cen_w, _cross = _simulate(rng, T, H, W, n, p_cross, cam, zoom, target)
     # world background covering every view (with a margin for the interpolation)
     half = np.stack([W / 2.0 / zoom, H / 2.0 / zoom], -1)
@@ -218,11 +258,15 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
     objs, R0 = [], rng.uniform(0.06, 0.32, n) * side / 2.0
     for i in range(n):
         kind_id = int(rng.integers(len(KINDS)))
+        if hard.same_class and i:
+            kind_id, R0[i] = objs[0]["cls"], R0[0] * rng.uniform(0.85, 1.15)
         R0[i] = max(R0[i], _MIN_SIZE.get(KINDS[kind_id], 0.0) * side / 2.0)
         objs.append(_new_object(rng, kind_id, R0[i] * 1.35 * 1.25))
     ref = bgw.reshape(-1, 3)[rng.integers(0, bgw.shape[0] * bgw.shape[1], 800)]
     for o in objs:
         _pick_colors(rng, o, ref, [c for p in objs if "c1" in p for c in (p["c1"], p["c2"])], q=10.0)
+    if hard.same_class:
+        same_class_look(rng, objs)
     omega = rng.uniform(-0.05, 0.05, n) * (rng.random(n) < 0.7)
     omega[[o["kind"] == "rectangle" for o in objs]] = 0.0  # keeps axis-aligned rectangles aligned
     tt = np.arange(T)[:, None]
@@ -230,6 +274,9 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
     ang = np.array([o["angle"] for o in objs])[None, :] + omega[None, :] * tt
     cen = zoom[:, None, None] * (cen_w - cam[:, None, :]) + ctr  # image coordinates
     R = zoom[:, None] * R0[None, :] * scale
+    if hard.fast:
+        for i in range(n):
+            cen[:, i] = bounce_path(rng, T, H, W, float(R0[i]))
 
     occ_at = None
     if occlude is not None:
@@ -240,18 +287,36 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
         bar = {"fill": str(rng.choice(["flat", "stripes", "noise", "gradient"])), "fa": 0.0, "freq": rng.uniform(2, 6),
                "phase": rng.uniform(0, 6.3), "soft": False, "ntex": _smooth_noise(rng, 48, 48, 10)}
         _pick_colors(rng, bar, ref, [objs[target]["c1"], objs[target]["c2"]], q=10.0)
+    # what is drawn, bottom to top: (object, centres (T, 2), radii (T,), angles (T,), label);
+    # look-alikes are labelled -3, -4, ... and drawn just under their object or over all of them
+    layers = [(o, cen[:, i], R[:, i], ang[:, i], i) for i, o in enumerate(objs)]
+    copies = []
+    if hard.lookalike:
+        window = (int(0.3 * T), max(int(0.6 * T), int(0.3 * T))) if occlude is None else \
+            (max(1, int(0.1 * T)), max(1, int(0.1 * T), occlude[1] - 8))
+        copies.append(lookalike_path(rng, cen[:, target], R[:, target], hard.lookalike, window))
+    if hard.twin:
+        path = twin_path(rng, objs[target], cen[:, target], R[:, target], ang[:, target], occ_at,
+                         occlude[1], occlude[2], H, W)
+        if path is None:
+            return None
+        copies.append(path)
+    for k, path in enumerate(copies):
+        layer = (objs[target], path, R[:, target], ang[:, target], -3 - k)
+        layers.insert(target if rng.random() < 0.5 else len(layers), layer)
     blur = rng.uniform(0.3, 0.8) if rng.random() < 0.6 else 0.0
     noise = rng.uniform(0.5, 5.0)
     yy = np.arange(H, dtype=np.float32)[:, None]
     xx = np.arange(W, dtype=np.float32)[None, :]
     frames, masks = [], np.zeros((T, n, H, W), bool)
+    copy_masks = np.zeros((T, len(copies), H, W), bool)
     for t in range(T):
         z = zoom[t]
         M = np.array([[z, 0, z * (wmin[0] - cam[t, 0]) + ctr[0]], [0, z, z * (wmin[1] - cam[t, 1]) + ctr[1]]])
         canvas = cv2.warpAffine(bgw, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         label = np.full((H, W), -1, np.int32)
-        for i, o in enumerate(objs):
-            r = _raster(o, cen[t, i, 0], cen[t, i, 1], R[t, i], ang[t, i], H, W)
+        for o, c_, R_, a_, lab in layers:
+            r = _raster(o, c_[t, 0], c_[t, 1], R_[t], a_[t], H, W)
             if r is None:
                 continue
             (y0, y1, x0, x1), m, u, v = r
@@ -259,7 +324,7 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
                 continue
             tex = _fill(o, u, v)
             canvas[y0:y1, x0:x1][m] = tex[m]
-            label[y0:y1, x0:x1][m] = i
+            label[y0:y1, x0:x1][m] = lab
         if occ_at is not None:
             c, du, dp, a, b = occ_at(t)
             c, du, dp = (np.asarray(q, np.float32) for q in (c, du, dp))
@@ -273,6 +338,8 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
                 label[m] = -2
         for i in range(n):
             masks[t, i] = label == i
+        for k in range(len(copies)):
+            copy_masks[t, k] = label == -3 - k
         flick = rng.normal(1.0, 0.015)
         frames.append(_finish(rng, canvas * np.float32(flick), blur, noise))
     if occlude is not None:
@@ -282,5 +349,8 @@ def _video_once(rng, H, W, T, n, side, occlude, p_cross, camera):
         hidden[start:start + length] = True
         if on[hidden].any() or not on[~hidden].all():
             return None
-    return frames, masks, np.arange(1, n + 1, dtype=np.int64)
+        twin_px = copy_masks[start + length - 1:start + length + 1, -1].sum(axis=(1, 2)) if hard.twin else None
+        if hard.twin and twin_px.min() < 0.5 * masks[start + length, target].sum():
+            return None  # the twin must be in sight on the last hidden frame and when the object re-appears
+    return frames, masks, np.arange(1, n + 1, dtype=np.int64), copy_masks
 
