@@ -27,6 +27,8 @@ EXPECTED_DEFAULTS = {
     "points": None, "labels": None, "bboxes": None, "masks": None, "multimask_output": False,
     "prompts": None, "frame": 0, "obj_ids": None,
     "vid_stride": 1, "reverse": False, "direction": "forward", "non_overlap": False, "max_frames": None,
+    "fill_hole_area": 8, "tracker": "sam2", "sam_imgsz": None,
+    "det_stride": 10, "new_iou": 0.5, "reprompt_iou": 0.7, "max_lost": 30,
     "points_per_side": 32, "points_per_batch": 64, "pred_iou_thresh": 0.8,
     "stability_score_thresh": 0.95, "stability_score_offset": 1.0, "mask_threshold": 0.0,
     "box_nms_thresh": 0.7, "crop_n_layers": 0, "crop_nms_thresh": 0.7,
@@ -368,3 +370,38 @@ def test_every_typed_option_is_an_argument_with_the_same_default():
             assert f.default == (None if want == "" else want), (cls.__name__, f.name, f.default, want)
         built = options_from(cls, defaults)
         assert built == cls(), cls.__name__  # the CLI's defaults give the options' defaults
+
+
+@pytest.mark.parametrize("command, cls, argv, unused", [
+    ("predict", "PredictOptions", ["epochs=3", "source=x.jpg"], ["epochs"]),
+    ("track", "TrackOptions", ["det_model=a.pt", "int8=True", "tracker=samurai"], ["det_model", "int8"]),
+    ("export", "ExportOptions", ["int8=True", "verbose=True"], []),
+    ("val", "ValOptions", ["tracker=dam4sam", "data=d"], []),
+])
+def test_a_key_the_command_does_not_use_is_one_warning_naming_it(caplog, command, cls, argv, unused):
+    from sam2cli.cli.args import command_options
+    from sam2cli.engine import options
+    with caplog.at_level("WARNING", logger="sam2cli"):
+        opts = command_options(getattr(options, cls), argv, command)
+    lines = [r.getMessage() for r in caplog.records]
+    if unused:
+        assert len(lines) == 1 and lines[0].startswith(f"sam2 {command} does not use {', '.join(unused)}:"), lines
+    else:
+        assert lines == []
+    assert type(opts).__name__ == cls
+
+
+def test_an_unknown_key_stays_a_usage_error():
+    from sam2cli.cli.args import command_options
+    from sam2cli.engine.options import PredictOptions
+    with pytest.raises(UsageError, match="epoch"):
+        command_options(PredictOptions, ["epoch=3"], "predict")
+
+
+def test_sam2_predict_epochs_warns_in_the_cli(tmp_path, caplog):
+    from sam2cli.cli.app import main
+    with caplog.at_level("WARNING", logger="sam2cli"):
+        rc = main(["predict", "model=sam2_demo.pt", f"source={tmp_path / 'missing.jpg'}", "epochs=3"])
+    assert rc == 1  # the missing source still fails, after the warning
+    assert [r.getMessage() for r in caplog.records if "does not use" in r.getMessage()] == [
+        "sam2 predict does not use epochs: ignored (its arguments: sam2 help predict)"]

@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from sam2cli import __version__
 from sam2cli.errors import SAM2Error, UsageError
-from .args import format_defaults, options_from, resolve
+from .args import command_options, format_defaults, resolve
 
 console = Console(stderr=True, soft_wrap=True)  # logs, progress and summaries: stdout stays clean for pipes
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
@@ -32,7 +32,7 @@ def predict(ctx: typer.Context):
     """Segment images, folders, globs, lists or videos: from points/bboxes/masks, or everything."""
     from sam2cli.engine.options import PredictOptions
     from sam2cli.engine.predict import run_predict
-    raise typer.Exit(run_predict(options_from(PredictOptions, resolve(ctx.args)), console))
+    raise typer.Exit(run_predict(command_options(PredictOptions, ctx.args, ctx.info_name), console))
 
 
 @app.command(context_settings=EXTRA)
@@ -40,7 +40,7 @@ def track(ctx: typer.Context):
     """Track prompted objects through a video (file, frame folder, webcam or stream) with memory."""
     from sam2cli.engine.options import TrackOptions
     from sam2cli.engine.track import run_track
-    raise typer.Exit(run_track(options_from(TrackOptions, resolve(ctx.args)), console))
+    raise typer.Exit(run_track(command_options(TrackOptions, ctx.args, ctx.info_name), console))
 
 
 @app.command(context_settings=EXTRA)
@@ -48,7 +48,7 @@ def benchmark(ctx: typer.Context):
     """Time models (embed, decode, everything, tracking), optionally against the reference."""
     from sam2cli.engine.benchmark.job import run_benchmark
     from sam2cli.engine.options import BenchmarkOptions
-    raise typer.Exit(run_benchmark(options_from(BenchmarkOptions, resolve(ctx.args)), console))
+    raise typer.Exit(run_benchmark(command_options(BenchmarkOptions, ctx.args, ctx.info_name), console))
 
 
 @app.command(context_settings=EXTRA)
@@ -56,7 +56,7 @@ def annotate(ctx: typer.Context):
     """Auto-annotate an image dataset: detector boxes -> SAM 2 masks -> YOLO segmentation labels."""
     from sam2cli.engine.annotate.job import run_annotate
     from sam2cli.engine.options import AnnotateOptions
-    opts = options_from(AnnotateOptions, resolve(ctx.args))  # imgsz= is the detector's (640 unless given)
+    opts = command_options(AnnotateOptions, ctx.args, ctx.info_name)  # imgsz= is the detector's (640 unless given)
     raise typer.Exit(run_annotate(opts, console))
 
 
@@ -65,7 +65,7 @@ def train(ctx: typer.Context):
     """Fine-tune SAM 2 on your masks (YOLO-seg, COCO or DAVIS data), or train a config from scratch."""
     from sam2cli.train.options import TrainOptions
     from sam2cli.train.trainer import run_train
-    opts = options_from(TrainOptions, resolve(ctx.args))
+    opts = command_options(TrainOptions, ctx.args, ctx.info_name)
     raise typer.Exit(run_train(opts, console))  # at the model's own input size unless imgsz=
 
 
@@ -74,24 +74,24 @@ def export(ctx: typer.Context):
     """Export a model to ONNX (format=onnx): four graphs and sam2.yaml, checked against PyTorch."""
     from sam2cli.engine.export.job import run_export
     from sam2cli.engine.options import ExportOptions
-    raise typer.Exit(run_export(options_from(ExportOptions, resolve(ctx.args)), console))
+    raise typer.Exit(run_export(command_options(ExportOptions, ctx.args, ctx.info_name), console))
 
 
 @app.command(context_settings=EXTRA)
 def val(ctx: typer.Context):
     """Evaluate a model on your data: DAVIS J&F on videos; click/box mIoU or NoC@90 (task=interactive) on images."""
     from sam2cli.engine.val.job import run_val
-    from sam2cli.train.evaluate import open_val_images  # the YOLO/COCO readers of sam2 train
     from sam2cli.engine.options import ValOptions
-    raise typer.Exit(run_val(options_from(ValOptions, resolve(ctx.args)), console, open_images=open_val_images))
+    raise typer.Exit(run_val(command_options(ValOptions, ctx.args, ctx.info_name), console))
 
 
 @app.command(context_settings=EXTRA)
 def info(ctx: typer.Context):
     """Describe a model: variant, version, parameters, file size, device."""
+    from sam2cli.engine.options import ModelOptions
     from sam2cli.engine.sam import SAM
-    args = resolve(ctx.args)
-    model = SAM(args["model"], device=args["device"] or None, half=args["half"], imgsz=args["imgsz"])
+    net = command_options(ModelOptions, ctx.args, ctx.info_name)
+    model = SAM(net.model, device=net.device, half=net.half, imgsz=net.imgsz)
     model.info(verbose=True)
 
 

@@ -252,6 +252,34 @@ def resolve(argv: Iterable[str], defaults: dict | None = None) -> dict:
     return check_types(merged, base)
 
 
+ALWAYS_USED = frozenset({"cfg", "verbose"})  # read by the command line itself, for every command
+
+
+def option_keys(cls: type) -> set:
+    """The argument names a command's typed options read, nested options included."""
+    import dataclasses
+    keys = set()
+    for f in dataclasses.fields(cls):
+        nested = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        keys |= option_keys(nested) if dataclasses.is_dataclass(nested) else {f.name}
+    return keys
+
+
+def command_options(cls: type, argv: Iterable[str], command: str) -> Any:
+    """`cls` built from the arguments (as `resolve` then `options_from`); a known key given on
+    the command line that the command does not read is one warning line naming the command
+    (keys from a cfg= file are not: one file may serve several commands)."""
+    argv = list(argv)
+    base = load_defaults()
+    given = {_split(item, base)[0] for item in argv}
+    unused = sorted(given - option_keys(cls) - ALWAYS_USED)
+    if unused:
+        import logging
+        logging.getLogger("sam2cli").warning(
+            f"sam2 {command} does not use {', '.join(unused)}: ignored (its arguments: sam2 help {command})")
+    return options_from(cls, resolve(argv, base))
+
+
 # ----------------------------------------------------------------------------- display
 
 def _fmt(value: Any) -> str:

@@ -61,6 +61,7 @@ class AnnotateOptions:
     """`sam2 annotate`: detector boxes -> SAM 2 masks -> YOLO labels for a folder of images."""
     data: Optional[str] = None
     sam_model: str = "sam2.1_b.pt"
+    sam_imgsz: Optional[int] = None   # SAM's input size (None: the model's own); imgsz is the detector's
     detector: DetectorOptions = field(default_factory=DetectorOptions)
     output_dir: Optional[str] = None  # None: beside the images (images/ -> labels/)
     shard: Optional[str] = None       # "i/n"
@@ -150,7 +151,7 @@ class TrackOptions(SourceRunOptions):
     """`sam2 track`: prompted objects through a video."""
     prompts: Optional[str] = None     # a prompts file (json/yaml), else the command-line prompts
     direction: str = "forward"        # forward, backward or both
-    reverse: bool = False
+    reverse: bool = False             # deprecated alias of direction="backward"
     non_overlap: bool = False
     tracker: str = "sam2"             # sam2 (the reference), samurai or dam4sam
     fill_hole_area: int = 8

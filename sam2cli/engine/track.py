@@ -12,6 +12,7 @@ Live streams (webcam, RTSP) are read once, in order: a prompt takes effect from 
 """
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -133,11 +134,11 @@ def run_track(opts: TrackOptions, console: Console) -> int:
     outputs.video_name = reader.name
     session = TrackingSession(model, reader=reader, half=net.half, non_overlap=video.non_overlap,
                               fill_hole_area=video.fill_hole_area, tracker=video.tracker)
-    passes = []  # reverse flags of the propagation passes
-    if opts.direction in ("forward", "both") and not opts.reverse:
-        passes.append(False)
-    if opts.direction in ("backward", "both") or opts.reverse:
-        passes.append(True)
+    direction = opts.direction
+    if opts.reverse:
+        logging.getLogger("sam2cli").warning("reverse=True is deprecated: it means direction=backward; write that")
+        direction = "backward"
+    passes = [rev for rev, on in ((False, direction != "backward"), (True, direction != "forward")) if on]
     overlay = run.dir is not None and opts.outputs.save
     in_order = not reader.seekable or passes == [False]  # results arrive in frame order, each frame once
     spool = None

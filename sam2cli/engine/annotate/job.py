@@ -195,7 +195,9 @@ def check_engine(engine: Optional[str]) -> None:
 
 def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, sam_imgsz: Optional[int] = None) -> int:
     """Run the annotate job; returns the exit code (1 when some images failed).
-    ``detector`` replaces the one the options describe; ``sam_imgsz`` sets SAM's input size."""
+    ``detector`` replaces the one the options describe; ``sam_imgsz`` (default: the option) sets
+    SAM's input size."""
+    sam_imgsz = opts.sam_imgsz if sam_imgsz is None else sam_imgsz
     if not opts.data:
         raise UsageError("data= is required, e.g. sam2 annotate data=path/to/images det_model=yolo11x.pt")
     data = Path(opts.data).expanduser()
