@@ -1,4 +1,5 @@
-"""Dataset readers of `sam2 train`: YOLO, COCO (polygons, both RLE forms), DAVIS clips, and errors."""
+"""The dataset readers of sam2cli/io/datasets as `sam2 train` uses them: YOLO, COCO (polygons,
+both RLE forms), DAVIS clips, and errors."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from PIL import Image
 
 from sam2cli.errors import UsageError
 from sam2cli.io.coco_rle import mask_to_rle
-from sam2cli.io.mask_pngs import save_mask_pngs
-from sam2cli.train.datasets import (CocoDataset, ImageDataset, ImageSample, VideoClip, VideoDataset, YoloDataset,
-                                    check_dataset, open_dataset)
+from sam2cli.io.datasets import (VOID, CocoDataset, ImageDataset, ImageSample, VideoClip, VideoDataset, YoloDataset,
+                                 check_dataset, open_dataset, open_eval_images, open_vos)
+from sam2cli.io.mask_pngs import davis_palette, save_mask_pngs
 
 H, W = 32, 40
 # per image: (class, x0, y0, x1, y1) rectangles, pixel indices inclusive
@@ -422,3 +423,126 @@ def test_davis_errors(tmp_path):
     (root / "JPEGImages" / "v3").mkdir()
     msg = error_of(open_dataset, root)
     assert "v3" in msg and "mask folder" in msg
+
+
+# ----------------------------------------------------------------------------- one reader for val and train
+
+
+def make_void_davis(root: Path, sub: tuple = ()) -> dict:
+    """Two videos whose objects carry a 2-pixel void (255) border, as DAVIS draws them; on the last
+    frame of "dog" its object 4 is gone but its void border stays. Frames and masks under
+    ``JPEGImages/<sub>`` and ``Annotations/<sub>``. -> {video: per frame {obj id: (H, W) bool}}."""
+    truth = {}
+    for vi, video in enumerate(("cat", "dog")):
+        frames = []
+        for t in range(4):
+            write_image(root.joinpath("JPEGImages", *sub, video, f"{t:05d}.jpg"), seed=10 * vi + t)
+            lab = np.zeros((H, W), np.uint8)
+            objs = {}
+            for oid, (x0, y0, x1, y1) in ((1, (3 + t, 3, 12 + t, 14)), (3 + vi, (20, 12, 34, 26))):
+                lab[y0 - 2:y1 + 3, x0 - 2:x1 + 3] = VOID
+                if not (video == "dog" and oid == 4 and t == 3):
+                    lab[y0:y1 + 1, x0:x1 + 1] = oid
+                    objs[oid] = rect_mask(x0, y0, x1, y1)
+            png = Image.fromarray(lab, mode="P")
+            png.putpalette(davis_palette())
+            path = root.joinpath("Annotations", *sub, video, f"{t:05d}.png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            png.save(path)
+            frames.append(objs)
+        truth[video] = frames
+    return truth
+
+
+@pytest.mark.parametrize("sub", [(), ("480p",)], ids=["plain", "480p"])
+def test_void_border_gives_val_and_train_the_same_objects(tmp_path, sub):
+    """`sam2 val`'s reader and `sam2 train`'s dataset see the same objects (ids and masks) on a
+    void-bordered DAVIS folder: 255 is no object, and its pixels are in no object's mask."""
+    truth = make_void_davis(tmp_path, sub)
+    videos = open_vos(tmp_path)
+    ds = open_dataset(tmp_path, "train", clip_len=4, max_objects=None)
+    check_dataset(ds)
+    assert [v.name for v in videos] == ds.names == ["cat", "dog"]
+    for v, video in enumerate(videos):
+        expected = truth[video.name]
+        clip = ds.full_video(v)
+        assert video.obj_ids == clip.obj_ids.tolist() == sorted(expected[0]) and VOID not in video.obj_ids
+        assert [str(video.frames[t]) for t in video.annotated] == clip.frame_files
+        assert all(Path(f).parent.parent.name == (sub[0] if sub else "JPEGImages") for f in clip.frame_files)
+        for k in range(len(video.annotated)):
+            seen = video.read_truth(k)
+            assert sorted(seen) == sorted(expected[k])
+            for n, oid in enumerate(clip.obj_ids.tolist()):
+                want = expected[k].get(oid, np.zeros((H, W), bool))
+                assert np.array_equal(clip.masks[k, n], want)
+                if want.any():
+                    assert np.array_equal(seen[oid], want)
+                else:
+                    assert oid not in seen  # absent: val has no mask, train an empty one
+        assert ds.frame_ids(v) == [tuple(sorted(f)) for f in expected]
+    dog = ds[1]  # a random clip: the same masks again
+    assert dog.video == "dog" and dog.obj_ids.tolist() == [1, 4] and not dog.masks[3, 1].any()
+
+
+def test_480p_without_annotations_480p_falls_back_for_both(tmp_path):
+    """JPEGImages/480p with plain Annotations/: both readers pair them the same way."""
+    truth = make_void_davis(tmp_path, ("480p",))
+    (tmp_path / "Annotations" / "480p").rename(tmp_path / "ann")
+    for video in ("cat", "dog"):
+        (tmp_path / "ann" / video).rename(tmp_path / "Annotations" / video)
+    ds = open_dataset(tmp_path, clip_len=4, max_objects=None)
+    check_dataset(ds)
+    assert ds.jpeg_dir == tmp_path / "JPEGImages" / "480p" and ds.ann_dir == tmp_path / "Annotations"
+    assert [v.obj_ids for v in open_vos(tmp_path)] == [sorted(truth["cat"][0]), sorted(truth["dog"][0])]
+
+
+def test_sav_layout_trains_on_its_annotated_frames(tmp_path):
+    """An SA-V folder (one binary PNG per object and annotated frame) gives training clips of the
+    annotated frames only, with the masks `sam2 val` reads."""
+    truth = make_void_davis(tmp_path / "davis")
+    for video, frames in truth.items():
+        for t in range(4):
+            (tmp_path / "JPEGImages_24fps" / video).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "JPEGImages_24fps" / video / f"{t:05d}.jpg").symlink_to(
+                tmp_path / "davis" / "JPEGImages" / video / f"{t:05d}.jpg")
+        for t in (0, 2, 3):  # frame 1 not annotated
+            for oid in sorted(frames[0]):
+                d = tmp_path / "Annotations_6fps" / video / f"{oid:03d}"
+                d.mkdir(parents=True, exist_ok=True)
+                m = frames[t].get(oid, np.zeros((H, W), bool))
+                Image.fromarray(m.astype(np.uint8) * 255).save(d / f"{t:05d}.png")
+    ds = open_dataset(tmp_path, clip_len=3, max_objects=None)
+    check_dataset(ds)
+    videos = open_vos(tmp_path)
+    for v, video in enumerate(videos):
+        clip = ds.full_video(v)
+        assert [Path(f).stem for f in clip.frame_files] == ["00000", "00002", "00003"]
+        assert clip.obj_ids.tolist() == video.obj_ids
+        for k, t in enumerate((0, 2, 3)):
+            for n, oid in enumerate(video.obj_ids):
+                want = truth[video.name][t].get(oid, np.zeros((H, W), bool))
+                assert np.array_equal(clip.masks[k, n], want)
+
+
+def test_yolo_split_of_video_subfolders(tmp_path):
+    """What video auto-annotation writes: images/<video>/<frame>.jpg, labels/<video>/<frame>.txt
+    and one data.yaml whose splits are the images folder; `sam2 val`'s reader reads the same."""
+    rects = {}
+    for vi, video in enumerate(("clipA", "clipB")):
+        for t in range(2):
+            rel = Path(video) / f"{t:05d}"
+            write_image(tmp_path / "images" / rel.with_suffix(".jpg"), seed=20 + 2 * vi + t)
+            rects[rel.as_posix()] = (vi, 2 + t, 3, 15 + vi, 20)
+            lab = (tmp_path / "labels" / rel).with_suffix(".txt")
+            lab.parent.mkdir(parents=True, exist_ok=True)
+            lab.write_text(yolo_line(*rects[rel.as_posix()]) + "\n")
+    (tmp_path / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: {0: a, 1: b}\n")
+    ds = open_dataset(tmp_path / "data.yaml")
+    check_dataset(ds)
+    evals = open_eval_images(tmp_path / "data.yaml")
+    assert [Path(f).relative_to(tmp_path / "images").with_suffix("").as_posix() for f in ds.files] == sorted(rects)
+    for i, key in enumerate(sorted(rects)):
+        c, *r = rects[key]
+        s, e = ds[i], evals[i]
+        assert s.classes.tolist() == [c] and iou(s.masks[0], rect_mask(*r)) > 0.95
+        assert s.file == e.file and np.array_equal(s.masks, e.masks)

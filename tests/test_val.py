@@ -35,7 +35,7 @@ def rows(path: Path) -> list:
 def davis(tmp_path_factory) -> Path:
     """3 val videos of 8 frames at 64 px; keep only those whose objects are all on frame 0 (as in
     DAVIS 2017), so `sam2 train`'s clips are the same videos."""
-    from sam2cli.io.vos_data import open_vos
+    from sam2cli.io.datasets import open_vos
     root = tmp_path_factory.mktemp("davis") / "scenes"
     write_davis_dataset(root, 6, n_frames=8, size=64, seed=5, n_val=3)
     keep = [v.name for v in open_vos(root) if set(v.first_seen.values()) == {0}]
@@ -120,7 +120,7 @@ def test_val_and_train_validation_agree(davis, yolo, tmp_path, monkeypatch, caps
     """`sam2 train`'s per-epoch validation runs the same code: on whole videos (clip_len = video
     length) with every object, and on the same val images, it gives `sam2 val`'s numbers."""
     from sam2cli.engine.loader import load_model
-    from sam2cli.train.datasets import open_dataset
+    from sam2cli.io.datasets import open_dataset
     from sam2cli.train.evaluate import evaluate
     model, _ = load_model(MODEL, "cpu", 128)
     videos = open_dataset(davis, "val", clip_len=8, max_objects=None)
@@ -243,6 +243,39 @@ def test_bad_video_data_is_one_line_exit_2(break_it, tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_run_val_reads_yolo_and_coco_from_python(yolo, tmp_path):
+    """`engine.val.job.run_val` opens YOLO and COCO data itself (no reader handed in by the CLI):
+    a COCO json holding the YOLO val split's masks as RLE scores the same."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from sam2cli.engine.options import ModelOptions, RunDirOptions, ValOptions
+    from sam2cli.engine.val.job import run_val
+    from sam2cli.io.coco_rle import mask_to_rle
+    from sam2cli.io.datasets import open_dataset
+    val = open_dataset(yolo, "val")
+    images, anns = [], []
+    for i in range(len(val)):
+        s = val[i]
+        images.append({"id": i + 1, "file_name": s.file, "height": s.image.shape[0], "width": s.image.shape[1]})
+        anns += [{"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "segmentation": mask_to_rle(m),
+                  "iscrowd": 0} for m in s.masks]
+    coco = tmp_path / "coco" / "instances.json"
+    coco.parent.mkdir()
+    coco.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "shape"}]}))
+    summaries = []
+    for name, data in (("yolo", yolo), ("coco", coco)):
+        opts = ValOptions(data=str(data), net=ModelOptions(model=MODEL, device="cpu", imgsz=128),
+                          run_dir=RunDirOptions(project=str(tmp_path / "runs"), name=name))
+        assert run_val(opts, Console(file=StringIO())) == 0
+        summaries.append(json.loads((tmp_path / "runs" / name / "summary.json").read_text()))
+    a, b = summaries
+    assert a["objects"] == b["objects"] == len(anns) > 0 and a["images"] == b["images"] == len(val)
+    for k in ("miou_click", "miou_box", "miou_box_click"):
+        assert a[k] == pytest.approx(b[k], abs=1e-9)
 
 
 def test_task_vos_on_images_and_missing_masks_are_one_line_exit_2(yolo, tmp_path, monkeypatch, capsys):

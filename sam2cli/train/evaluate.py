@@ -1,6 +1,6 @@
 """Per-epoch validation of `sam2 train`, with `sam2 val`'s protocols and metrics (one
-implementation: sam2cli/engine/val/image.py, val_vos.py and val_metrics.py), so the two never
-disagree.
+implementation: sam2cli/engine/val/image.py, engine/val/vos.py and engine/metrics.py) on data read
+by `sam2 val`'s readers (sam2cli/io/datasets), so the two never disagree.
 
 Images: mIoU from one click at each object's interior point (``miou_click``), from its tight box
 (``miou_box``) and from both (``miou_box_click``), at the image's own resolution. Videos (clips of
@@ -8,7 +8,6 @@ the val split): each object prompted with its mask on the clip's first frame and
 J&F are DAVIS' (first and last frame not scored), averaged over objects.
 """
 
-from pathlib import Path
 from typing import Dict
 
 import numpy as np
@@ -17,18 +16,6 @@ import torch
 from sam2cli.engine.image_predictor import ImagePredictor
 from sam2cli.engine.val.image import prompt_ious
 from sam2cli.engine.val.vos import global_stats, score_clip
-
-
-def open_val_images(data: Path):
-    """`sam2 val`'s image data through sam2 train's readers, checked: a YOLO data.yaml's val split,
-    or every image of a COCO json."""
-    from .datasets import check_dataset, open_dataset
-    split = "train" if Path(data).suffix.lower() == ".json" else "val"  # a COCO json's "train" split is all of it
-    ds = open_dataset(data, split=split)
-    if getattr(ds, "kind", "") == "video":
-        raise ValueError(f"{data} is a video dataset")
-    check_dataset(ds)
-    return ds
 
 
 @torch.inference_mode()

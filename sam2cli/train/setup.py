@@ -49,7 +49,7 @@ def open_splits(opts: TrainOptions):
     """-> (train datasets, val datasets, is_video per dataset), one per `data=` entry (a list, or
     paths joined by commas: the first sets the epoch, see schedule.py); malformed data fails here,
     before training."""
-    from .datasets import VideoDataset, check_dataset, open_dataset
+    from sam2cli.io.datasets import VideoDataset, check_dataset, open_dataset
     entries = opts.data if isinstance(opts.data, (list, tuple)) else str(opts.data or "").split(",")
     entries = [str(e).strip() for e in entries if str(e).strip()]
     if not entries:

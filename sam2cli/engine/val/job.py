@@ -16,15 +16,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 from rich.console import Console
 
 from sam2cli.errors import UsageError
-from sam2cli.io.mask_folders import is_mask_folders, open_mask_folders
+from sam2cli.io.datasets import dataset_kind, open_eval_images, open_vos
 from sam2cli.io.run_dir import increment_dir
-from sam2cli.io.vos_data import find_vos_dirs, open_vos
 from ..loader import load_model
 from ..options import ValOptions
 from ..progress import progress_bar
@@ -35,22 +34,8 @@ from .vos_run import evaluate_videos
 TASKS = ("vos", "image", "interactive")
 
 
-def data_kind(data: Path) -> str:
-    """'video' or 'image' from the layout of ``data`` (UsageError when it is neither)."""
-    if data.is_dir() and find_vos_dirs(data) is not None:
-        return "video"
-    if data.suffix.lower() in (".yaml", ".yml", ".json") or (data.is_dir() and (
-            is_mask_folders(data) or (data / "data.yaml").is_file() or (data / "data.yml").is_file())):
-        return "image"
-    if not data.exists():
-        raise UsageError(f"data={data}: not found; give a DAVIS/SA-V folder, a YOLO data.yaml, a COCO json "
-                         "or a folder with images/ and masks/")
-    raise UsageError(f"data={data}: not a dataset (no JPEGImages/, images/, data.yaml); give a DAVIS/SA-V folder, "
-                     "a YOLO data.yaml, a COCO json or a folder with images/ and masks/")
-
-
 def pick_task(data: Path, task: Optional[str]) -> str:
-    kind = data_kind(data)
+    kind = dataset_kind(data)
     if task is None:
         return "vos" if kind == "video" else "image"
     if task == "vos" and kind != "video":
@@ -61,21 +46,14 @@ def pick_task(data: Path, task: Optional[str]) -> str:
     return task
 
 
-def run_val(opts: ValOptions, console: Console, open_images: Optional[Callable] = None) -> int:
-    """The `sam2 val` job. ``open_images(path)`` opens and checks a YOLO data.yaml or COCO json
-    (the readers of `sam2 train`, handed in by the CLI); images/ + masks/ folders are read here."""
+def run_val(opts: ValOptions, console: Console) -> int:
+    """The `sam2 val` job; the data is opened and checked through :mod:`sam2cli.io.datasets`, the
+    readers `sam2 train` uses."""
     if not opts.data:
         raise UsageError("data= is required, e.g. sam2 val model=sam2.1_t.pt data=DAVIS/ (or data.yaml, a COCO json)")
     data = Path(str(opts.data)).expanduser()
     task = pick_task(data, opts.task)
-    if task == "vos":
-        dataset: Any = open_vos(data)
-    elif is_mask_folders(data):
-        dataset = open_mask_folders(data)
-    elif open_images is None:
-        raise UsageError(f"data={data}: YOLO and COCO datasets are read through the sam2 command line")
-    else:
-        dataset = open_images(data)
+    dataset: Any = open_vos(data) if task == "vos" else open_eval_images(data)
     model, weights = load_model(opts.net.model, opts.net.device, opts.net.imgsz)
     run_dir = increment_dir(opts.run_dir.project, opts.run_dir.name or "val", opts.run_dir.exist_ok)
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from PIL import Image
 
 from sam2cli.io.atomic import atomic_path
 from sam2cli.io.mask_pngs import davis_palette
-from sam2cli.io.vos_data import VosVideo
+from sam2cli.io.datasets.vos import VosVideo
 from .vos import ObjectScores, Truth, VosScorer, global_stats, lowest_id_on_top, track_frames
 
 

@@ -7,7 +7,7 @@
 * :func:`_list_images` -- a split folder's images, recursively, sorted by relative path,
   '.'-names skipped.
 * :func:`_every_nth` -- the deterministic 20% val split (every :data:`VAL_EVERY`-th item).
-* :class:`ImageDataset` -- the base of the YOLO and COCO readers.
+* :class:`ImageDataset` -- the base of the YOLO, COCO and mask-folder readers.
 """
 
 from __future__ import annotations

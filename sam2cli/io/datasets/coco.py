@@ -1,4 +1,4 @@
-"""COCO instances JSON reader of `sam2 train` (``data=instances.json``).
+"""COCO instances JSON reader of `sam2 train` and `sam2 val` (``data=instances.json``).
 
 A ``file_name`` is looked up, per image, in the json's folder, then in ``images/`` beside the
 json, then (``sam2 annotate``'s layout) in the json's folder with its last ``labels`` component

@@ -1,9 +1,11 @@
-"""YOLO segmentation reader of `sam2 train` (Ultralytics' convention, what ``sam2 annotate`` writes).
+"""YOLO segmentation reader of `sam2 train` and `sam2 val` (Ultralytics' convention, what
+``sam2 annotate`` writes).
 
 ``data.yaml`` with ``path``, ``train``, ``val`` and ``names`` (a list or an ``{id: name}``
 mapping). ``path`` defaults to the yaml's folder; a relative ``path`` is taken relative to the
 yaml's folder when that exists, else to the working directory. A split is a folder (its images,
-recursively, sorted by relative path, '.'-names skipped), a ``.txt`` list of image paths
+recursively, sorted by relative path, '.'-names skipped: ``images/<video>/<frame>.jpg`` with
+``labels/<video>/<frame>.txt`` is a split too), a ``.txt`` list of image paths
 (relative ones are relative to the list's folder), or a list of those. The label of an image is
 its path with the **last** ``images`` component replaced by ``labels`` and the extension by
 ``.txt``; when the path has no ``images`` component, ``labels/`` beside the split folder mirrors
