@@ -12,8 +12,8 @@ import pytest
 
 from sam2cli import SAM
 from sam2cli.engine.everything import generate_masks
+from sam2cli.engine.metrics import iou
 from sam2cli.io.weights import bundled_weights_dir, resolve_weights
-from sam2cli.train.metrics import iou
 from sam2cli.train.scenes import item_rng, make_image, make_video
 
 UNSEEN_SEED = 987_654  # training used seed 0
