@@ -26,6 +26,21 @@ def sam2(*args, cwd=None, stdin=None, env=None):
                           cwd=cwd, input=stdin, capture_output=True, text=True, env=full_env, timeout=300)
 
 
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `sam2 ...` in this process (as `entry` does, without the exit): rc, stdout, stderr."""
+    from types import SimpleNamespace
+    from sam2cli.cli.app import main
+    monkeypatch.setenv("SAM2CLI_DOWNLOAD_BASE", "http://127.0.0.1:1/")
+    capsys.readouterr()
+
+    def run(*args):
+        rc = main(list(args))
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=rc, stdout=out.out, stderr=out.err)
+    return run
+
+
 def one_line(stderr: str) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, stderr
@@ -38,8 +53,8 @@ def test_help_for_one_command():
     assert r.returncode == 0 and "Track prompted objects" in r.stdout
 
 
-def test_usage_errors_never_name_an_exception_class():
-    r = sam2("predcit")
+def test_usage_errors_never_name_an_exception_class(cli):
+    r = cli("predcit")
     assert "UsageError" not in r.stderr and "verbose=True" not in r.stderr
 
 
@@ -48,8 +63,8 @@ def test_no_arguments_prints_help():
     assert r.returncode == 0 and "predict" in r.stdout and "cfg" in r.stdout
 
 
-def test_cfg_lists_every_default():
-    r = sam2("cfg")
+def test_cfg_lists_every_default(cli):
+    r = cli("cfg")
     assert r.returncode == 0 and "points_per_side: 32" in r.stdout and "model: sam2.1_b.pt" in r.stdout
 
 
@@ -71,8 +86,8 @@ def test_cfg_lists_every_default():
     (["predict", "model=", f"source={SAMPLE}"], 2, "no model given"),
     (["predict", "imgsz=", f"source={SAMPLE}"], 2, "imgsz=''"),
 ])
-def test_usage_and_runtime_errors_are_one_line(args, code, text):
-    r = sam2(*args)
+def test_usage_and_runtime_errors_are_one_line(cli, args, code, text):
+    r = cli(*args)
     assert r.returncode == code, r.stderr
     assert text in one_line(r.stderr)
     assert r.stdout == ""

@@ -97,6 +97,7 @@ sys.exit(rc)
 """
 
 
+@pytest.mark.slow  # two subprocesses tracking 150 and 600 frames; the bound itself: test_memory_state_is_bounded
 def test_peak_memory_does_not_grow_with_video_length(tiny_ckpt, tmp_path):
     peaks = {}
     for n in (150, 600):

@@ -118,6 +118,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # a one-process and a two-process training run (torchrun)
 def test_ddp_two_processes_equal_one(data, tmp_path):
     script = tmp_path / "run_sam2.py"
     script.write_text("from sam2cli.cli.app import entry\nentry()\n")
