@@ -8,7 +8,9 @@ import torch
 from reference import build_reference, make_random_checkpoint
 from sam2cli.model.registry import registry
 from sam2cli.model.checkpoint import build_model
+from sam2cli.engine.heads import mask_as_output, sam_heads
 from sam2cli.model.sam2 import Memory
+from sam2cli.engine.tracker import FrameOut, ObjectTrack, Tracker
 
 SIZE = 256  # backbone 64/32/16 maps
 NAMES = ["sam2.1_hiera_t", "sam2_hiera_t"]
@@ -52,7 +54,7 @@ def test_sam_heads(pair, multimask, prompt):
     if "mask" in prompt:
         mask = torch.randn(2, 1, SIZE, SIZE, generator=g) * 4  # resized to 64x64 inside
     with torch.inference_mode():
-        a = ours.sam_heads(f.top, f.high_res, coords, labels, mask, multimask)
+        a = sam_heads(ours, f.top, f.high_res, coords, labels, mask, multimask)
         pts = None if coords is None else {"point_coords": coords, "point_labels": labels}
         b = ref._forward_sam_heads(f.top, pts, mask, f.high_res, multimask)
     close(a.multi_logits, b[0]); close(a.ious, b[2]); close(a.logits, b[3])
@@ -70,7 +72,7 @@ def test_absent_object_gives_no_object_pointer(pair):
         head.bias.fill_(-1e4); ref_head.bias.fill_(-1e4)
     try:
         with torch.inference_mode():
-            a = ours.sam_heads(f.top, f.high_res, multimask=True)
+            a = sam_heads(ours, f.top, f.high_res, multimask=True)
             b = ref._forward_sam_heads(f.top, None, None, f.high_res, True)
         assert (a.logits == -1024).all() and (a.obj_score < 0).all()
         close(a.obj_ptr, ours.no_obj_ptr.expand(2, -1)); close(a.obj_ptr, b[5])
@@ -90,7 +92,7 @@ def test_mask_as_output(pair):
     mask = torch.zeros(2, 1, SIZE, SIZE)
     mask[0, :, 40:120, 60:200] = 1  # second object empty: absent
     with torch.inference_mode():
-        a = ours.mask_as_output(f.top, f.high_res, mask)
+        a = mask_as_output(ours, f.top, f.high_res, mask)
         b = ref._use_mask_as_output(f.top, f.high_res, mask)
     close(a.logits, b[3]); close(a.obj_ptr, b[5]); close(a.obj_score, b[6]); close(a.ious, b[2])
 
@@ -129,12 +131,17 @@ def test_memory_attention_with_pointers(pair, reverse):
     with torch.inference_mode():
         b = ref._prepare_memory_conditioned_features(frame, False, vision_feats[-1:], vision_pos[-1:],
                                                      sizes[-1:], out_dict, n_frames, track_in_reverse=reverse)
-        as_mem = lambda e: Memory(e["maskmem_features"], e["maskmem_pos_enc"][0])  # noqa: E731
-        memories = [(0, as_mem(e)) for e in cond.values()]
-        memories += [(d, as_mem(recent[frame - d * sign])) for d in range(6, 0, -1) if frame - d * sign in recent]
-        ptrs = [((frame - t) * sign, e["obj_ptr"]) for t, e in cond.items() if (t - frame) * sign <= 0]
-        ptrs += [(d, recent[frame - d * sign]["obj_ptr"]) for d in range(1, 16) if frame - d * sign in recent]
-        a = ours.condition_on_memory(f, memories, ptrs, ptr_tpos_max=min(n_frames, 16) - 1)
+        # the same bank in our tracker: its own memory selection (Tracker.gather) picks what to attend
+        def out(e):
+            return FrameOut(torch.zeros(2, 1, 4 * h, 4 * h), e["obj_ptr"], torch.ones(2, 1),
+                            Memory(e["maskmem_features"], e["maskmem_pos_enc"][0]))
+        obj = ObjectTrack(1)
+        tracker = Tracker(ours)
+        for t, e in cond.items():
+            tracker.remember(obj, t, out(e), cond=True)
+        for t, e in recent.items():
+            tracker.remember(obj, t, out(e), cond=False)
+        a = tracker.attend(f, obj, frame, reverse=reverse, num_frames=n_frames)
     close(a, b, tol=2e-4)
 
 

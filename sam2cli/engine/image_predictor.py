@@ -5,7 +5,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from sam2cli.model.sam2 import PREV_MASK_CLAMP, ImageFeatures, SAM2Model
+from sam2cli.model.sam2 import PREV_MASK_CLAMP, ImageFeatures
+from .backend import Backend
 from .device import autocast
 from sam2cli.core.prompts import ObjectPrompt
 from .transforms import point_prompt, preprocess, resize_mask_prompt, upsample_logits
@@ -14,7 +15,7 @@ from .transforms import point_prompt, preprocess, resize_mask_prompt, upsample_l
 class ImagePredictor:
     """The same semantics as the reference SAM2ImagePredictor (set_image / predict)."""
 
-    def __init__(self, model: SAM2Model, half: bool = False, mask_threshold: float = 0.0):
+    def __init__(self, model: Backend, half: bool = False, mask_threshold: float = 0.0):
         self.model = model
         self.half = half
         self.mask_threshold = mask_threshold
@@ -23,7 +24,7 @@ class ImagePredictor:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return self.model.device
 
     @torch.inference_mode()
     def set_image(self, image: np.ndarray) -> None:
@@ -87,7 +88,7 @@ class ImagePredictor:
                                           self.orig_hw, self.model.image_size, self.device)
             low = None
             if has_mask:
-                s = self.model.sam_prompt_encoder.mask_input_size
+                s = self.model.mask_input_size
                 low = torch.cat([resize_mask_prompt(o.mask, s) for o in objs]).to(self.device)  # (n, 1, s, s)
             mk, sc, _ = self._decode(coords, labels, low, multimask_output)
             masks[idx], scores[idx] = (mk > self.mask_threshold).cpu().numpy(), sc.cpu().numpy()

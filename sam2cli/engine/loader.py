@@ -1,11 +1,10 @@
-"""Turn what the user passes as `model=` into a ready model on a device: a checkpoint becomes a
-SAM2Model, a folder written by `sam2 export format=onnx` the ONNX Runtime backend (OnnxSAM2)."""
+"""Turn what the user passes as `model=` into a ready backend (engine/backend.py) on a device: a
+checkpoint becomes a SAM2Model, a folder written by `sam2 export format=onnx` the ONNX Runtime
+backend (OnnxSAM2)."""
 
 import logging
 from pathlib import Path
 from typing import Callable, Optional, Tuple, Union
-
-import torch
 
 from sam2cli.errors import SAM2Error
 from sam2cli.model.config import ModelConfig
@@ -14,13 +13,14 @@ from sam2cli.io.onnx_folder import MANIFEST, is_export_folder, sha256_file
 from sam2cli.io.weights import resolve_weights
 from sam2cli.model.checkpoint import build_model
 from sam2cli.model.sam2 import SAM2Model
+from .backend import Backend
 from .device import select_device
 
 
 def load_model(model: Union[str, Path], device=None, imgsz: Optional[int] = None, *,
                from_config: Optional[Callable[[ModelConfig], SAM2Model]] = None
-               ) -> Tuple[SAM2Model, Optional[Path]]:
-    """The one loader: what `model=` names -> (model on device in eval mode, its file or None).
+               ) -> Tuple[Backend, Optional[Path]]:
+    """The one loader: what `model=` names -> (backend on device in eval mode, its file or None).
 
     A checkpoint is resolved (path, weights dir, download), its variant detected from the tensors
     and loaded strictly. An export folder is verified (SHA-256 of every graph) and opened in ONNX
@@ -92,7 +92,6 @@ def size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in files) / 1e6
 
 
-def count_params(model: torch.nn.Module) -> int:
+def count_params(model: Backend) -> int:
     """Parameters of the model (an ONNX export: of the model it was exported from)."""
-    exported = getattr(model, "num_params", None)
-    return exported if exported else sum(p.numel() for p in model.parameters())
+    return int(model.num_params)

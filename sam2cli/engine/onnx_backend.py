@@ -1,10 +1,9 @@
-"""ONNX Runtime backend: a folder written by `sam2 export` behind SAM2Model's interface.
+"""ONNX Runtime backend: a folder written by `sam2 export`, implementing engine/backend.py's
+`Backend` protocol as SAM2Model does.
 
-The engine (image predictor, segment-everything, tracker, video and interactive predictors)
-calls the same methods on it as on SAM2Model: encode_image, decode, sam_heads, mask_as_output,
-encode_memory, condition_on_memory, and reads cfg, image_size, no_mem_embed and
-sam_prompt_encoder.mask_input_size. The graphs hold the tensor math; the choices (which memory,
-which candidate mask, absent objects) are the PyTorch model's own host code, shared.
+The graphs hold the tensor math (encode_image, decode, encode_memory, condition_on_memory); the
+choices (which memory, which candidate mask, absent objects, a mask taken as the output) are the
+engine's host code (tracker.py, heads.py), shared with the PyTorch model.
 Host tensors live on the CPU; ONNX Runtime moves data to its device (CUDA provider) itself.
 """
 
@@ -18,8 +17,8 @@ from torch import nn
 from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.onnx_folder import GRAPHS, files_of, read_manifest
 from sam2cli.model.config import ModelConfig
-from sam2cli.model.mask_decoder import DecoderOutput, pick_stable
-from sam2cli.model.sam2 import ImageFeatures, Memory, SAM2Model
+from sam2cli.model.mask_decoder import pick_stable
+from sam2cli.model.sam2 import Decoded, ImageFeatures, Memory
 
 # Input names of each graph, in order: a graph without them is not a sam2cli export.
 INPUTS = {
@@ -62,21 +61,13 @@ def providers_for(device) -> list:
     return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-class PromptGeometry:
-    """The sizes the engine reads off sam_prompt_encoder: input side, embedding and mask-input sides."""
-
-    def __init__(self, image_size: int, backbone_stride: int):
-        self.image_size = image_size
-        self.embed_size = image_size // backbone_stride
-        self.mask_input_size = 4 * self.embed_size
-
-
 class OnnxSAM2(nn.Module):
     """SAM 2 on ONNX Runtime; build with `load_onnx_model(folder, device)`.
 
     sessions: graph name -> onnxruntime.InferenceSession; host: no_mem_embed (1, 1, C),
     no_obj_ptr (1, C), mask_downsample weight (1, 1, 4, 4) and bias (1,).
     """
+    kind = "onnxruntime"
 
     def __init__(self, *, cfg: ModelConfig, sessions: Dict[str, object], host: Dict[str, np.ndarray],
                  folder: Path, manifest: dict):
@@ -84,24 +75,25 @@ class OnnxSAM2(nn.Module):
         self.cfg = cfg
         self.folder, self.manifest = Path(folder), manifest
         self.sessions = sessions
-        self.sam_prompt_encoder = PromptGeometry(cfg.image_size, cfg.backbone_stride)
         self.no_mem_embed = nn.Parameter(torch.from_numpy(host["no_mem_embed"]), requires_grad=False)
         self.no_obj_ptr = nn.Parameter(torch.from_numpy(host["no_obj_ptr"]), requires_grad=False)
         self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
         self.mask_downsample.weight.data.copy_(torch.from_numpy(host["mask_downsample.weight"]))
         self.mask_downsample.bias.data.copy_(torch.from_numpy(host["mask_downsample.bias"]))
         self.mask_downsample.requires_grad_(False)
-        # decode() returns the graph's object pointers as its "tokens", so SAM2Model.sam_heads'
-        # projection step is the identity here (its absent-object blend is then a no-op)
-        self.obj_ptr_proj = nn.Identity()
-
-    # the shared host code: SAM2Model's own steps, running on this backend's decode()
-    sam_heads = SAM2Model.sam_heads
-    mask_as_output = SAM2Model.mask_as_output
 
     @property
     def image_size(self) -> int:
         return self.cfg.image_size
+
+    @property
+    def mask_input_size(self) -> int:
+        return 4 * (self.cfg.image_size // self.cfg.backbone_stride)
+
+    @property
+    def device(self) -> torch.device:
+        """The host tensors' device: the engine's inputs and the graphs' outputs are CPU tensors."""
+        return self.no_obj_ptr.device
 
     @property
     def provider(self) -> str:
@@ -139,20 +131,21 @@ class OnnxSAM2(nn.Module):
             labels = torch.cat([labels.to(torch.int32), -torch.ones(n, 1, dtype=torch.int32)], 1)
         has_mask = torch.ones(1) if mask_input is not None else torch.zeros(1)
         if mask_input is None:
-            s = self.sam_prompt_encoder.mask_input_size
+            s = self.mask_input_size
             mask_input = torch.zeros(1, 1, s, s)
         s0, s1 = high_res
         return tuple(self._run("decoder", image=image.float(), s0=s0.float(), s1=s1.float(), coords=coords,
                                labels=labels, mask_input=mask_input.float(), has_mask=has_mask))
 
     def decode(self, image: torch.Tensor, high_res: Sequence[torch.Tensor], coords=None, labels=None,
-               mask_input=None, multimask: bool = False) -> DecoderOutput:
-        """SAM2Model.decode on the graph. `tokens` holds the object pointers of the chosen candidates."""
+               mask_input=None, multimask: bool = False) -> Decoded:
+        """SAM2Model.decode on the graph: the 3 multimask candidates, or the single-mask output
+        (the best multimask one where it is unstable) with the single-mask token's pointer."""
         masks, iou, obj_score, ptr = self.decode_all(image, high_res, coords, labels, mask_input)
         if multimask:
-            return DecoderOutput(masks[:, 1:], iou[:, 1:], ptr[:, 1:], obj_score)
+            return Decoded(masks[:, 1:], iou[:, 1:], obj_score, ptr[:, 1:])
         m1, i1 = pick_stable(masks, iou, self.cfg.stability_delta, self.cfg.stability_thresh)
-        return DecoderOutput(m1, i1, ptr[:, :1], obj_score)
+        return Decoded(m1, i1, obj_score, ptr[:, :1])
 
     # ------------------------------------------------------------------ video steps
     def encode_memory(self, pix_feat: torch.Tensor, high_res_logits: torch.Tensor, obj_score: torch.Tensor,

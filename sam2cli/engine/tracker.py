@@ -20,8 +20,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from sam2cli.model.sam2 import (PREV_MASK_CLAMP, HeadOutput, ImageFeatures, Memory, SAM2Model,
-                                mask_to_logits)
+from sam2cli.model.sam2 import PREV_MASK_CLAMP, ImageFeatures, Memory, SAM2Model, mask_to_logits
+from .heads import HeadOutput, mask_as_output, sam_heads
 from .postprocess import fill_holes
 
 MEMORY_DTYPE = torch.bfloat16
@@ -207,7 +207,7 @@ class Tracker:
         and keeps the best."""
         m = self.model
         if mask is not None:
-            heads = m.mask_as_output(feats.top, feats.high_res, mask)
+            heads = mask_as_output(m, feats.top, feats.high_res, mask)
             high = mask_to_logits(mask)
         else:
             if with_memory:
@@ -218,7 +218,7 @@ class Tracker:
             multimask = (not with_memory or self.cfg.multimask_output_for_tracking) and \
                 self.cfg.multimask_min_pt_num <= n_pts <= self.cfg.multimask_max_pt_num
             coords, labels = points if points is not None else (None, None)
-            heads: HeadOutput = m.sam_heads(pix, feats.high_res, coords, labels, prev_logits, multimask)
+            heads: HeadOutput = sam_heads(m, pix, feats.high_res, coords, labels, prev_logits, multimask)
             high = heads.high_res(m.image_size)
         memory = self._encode(feats, high, heads.obj_score, points is not None) if encode else None
         return FrameOut(fill_holes(heads.logits, self.fill_hole_area), heads.obj_ptr, heads.obj_score, memory)

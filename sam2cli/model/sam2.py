@@ -8,14 +8,13 @@ Which memories to use (the tracking policy) lives in the engine, not here.
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .common import MLP, sine_encoding_1d
 from .config import ModelConfig
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
-from .mask_decoder import DecoderOutput, MaskDecoder
+from .mask_decoder import MaskDecoder
 from .memory import MemoryAttention, MemoryEncoder
 from .prompt_encoder import PromptEncoder
 
@@ -44,17 +43,12 @@ class ImageFeatures(NamedTuple):
         return ImageFeatures(*(t[idx] for t in self))
 
 
-class HeadOutput(NamedTuple):
-    """One SAM-head step on a frame (video semantics)."""
-    multi_logits: torch.Tensor   # (B, M, 4h, 4w) low-res logits of every output mask
-    ious: torch.Tensor           # (B, M)
-    logits: torch.Tensor         # (B, 1, 4h, 4w) the chosen mask (best IoU when M = 3)
-    obj_ptr: torch.Tensor        # (B, C) object pointer
-    obj_score: torch.Tensor      # (B, 1) object-presence logit
-
-    def high_res(self, image_size: int) -> torch.Tensor:
-        """(B, 1, S, S) chosen mask logits at the model input resolution."""
-        return F.interpolate(self.logits, size=(image_size, image_size), mode="bilinear", align_corners=False)
+class Decoded(NamedTuple):
+    """A decode: prompt encoder + mask decoder + object pointers, M = 1 or 3 candidates."""
+    masks: torch.Tensor        # (B, M, 4h, 4w) low-res mask logits
+    iou: torch.Tensor          # (B, M) predicted IoU
+    obj_score: torch.Tensor    # (B, 1) object-presence logit: > 0 means present
+    obj_ptr: torch.Tensor      # (B, M, C) each candidate's object pointer (no_obj_ptr if absent)
 
 
 class Memory(NamedTuple):
@@ -64,6 +58,10 @@ class Memory(NamedTuple):
 
 
 class SAM2Model(nn.Module):
+    """The PyTorch backend (engine/backend.py's protocol); the heads' host logic that turns a
+    decode into a tracked frame's output lives in engine/heads.py."""
+    kind = "pytorch"
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -99,6 +97,18 @@ class SAM2Model(nn.Module):
     def image_size(self) -> int:
         return self.sam_prompt_encoder.image_size
 
+    @property
+    def mask_input_size(self) -> int:
+        return self.sam_prompt_encoder.mask_input_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.no_obj_ptr.device
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
     def set_image_size(self, size: int) -> None:
         """Run at another input size (a multiple of 16*window size, e.g. 256, 512, 1024)."""
         self.sam_prompt_encoder.image_size = int(size)
@@ -116,56 +126,19 @@ class SAM2Model(nn.Module):
 
     def decode(self, image: torch.Tensor, high_res: Sequence[torch.Tensor],
                coords: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,
-               mask_input: Optional[torch.Tensor] = None, multimask: bool = False) -> DecoderOutput:
-        """Prompt encoder + mask decoder. coords (B, P, 2) in input pixels, labels (B, P),
-        mask_input (B, 1, 4h, 4w) logits. An image of batch 1 serves all B prompts."""
+               mask_input: Optional[torch.Tensor] = None, multimask: bool = False) -> Decoded:
+        """Prompt encoder + mask decoder + object pointers. coords (B, P, 2) in input pixels,
+        labels (B, P), mask_input (B, 1, 4h, 4w) logits. An image of batch 1 serves all B prompts."""
         points = (coords, labels) if coords is not None else None
         batch = coords.shape[0] if coords is not None else (mask_input.shape[0] if mask_input is not None else 1)
         sparse, dense = self.sam_prompt_encoder(points, mask_input, batch)
-        return self.sam_mask_decoder(image, self.sam_prompt_encoder.dense_pe(), sparse, dense,
-                                     list(high_res), multimask)
+        out = self.sam_mask_decoder(image, self.sam_prompt_encoder.dense_pe(), sparse, dense,
+                                    list(high_res), multimask)
+        present = (out.obj_score > 0).float()[..., None]                     # (B, 1, 1)
+        ptr = present * self.obj_ptr_proj(out.tokens) + (1 - present) * self.no_obj_ptr
+        return Decoded(out.masks, out.iou, out.obj_score, ptr)
 
     # ------------------------------------------------------------------ video steps
-    def sam_heads(self, pix_feat: torch.Tensor, high_res: Sequence[torch.Tensor],
-                  coords: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None,
-                  mask_input: Optional[torch.Tensor] = None, multimask: bool = False) -> HeadOutput:
-        """The SAM heads on a (memory-conditioned) frame, as the tracker runs them."""
-        b = pix_feat.shape[0]
-        if coords is None:  # no clicks: a single padding point
-            coords = pix_feat.new_zeros(b, 1, 2)
-            labels = -torch.ones(b, 1, dtype=torch.int32, device=pix_feat.device)
-        if mask_input is not None:
-            size = self.sam_prompt_encoder.mask_input_size
-            if mask_input.shape[-2:] != (size, size):
-                mask_input = F.interpolate(mask_input.float(), size=(size, size), mode="bilinear",
-                                           align_corners=False, antialias=True)
-        out = self.decode(pix_feat, high_res, coords, labels, mask_input, multimask)
-        present = out.obj_score > 0                                          # (B, 1)
-        logits = torch.where(present[..., None, None], out.masks, NO_OBJ_LOGIT).float()
-        ious, tokens = out.iou, out.tokens
-        if multimask:
-            best = ious.argmax(-1)
-            idx = torch.arange(b, device=logits.device)
-            chosen, token = logits[idx, best][:, None], tokens[idx, best]
-        else:
-            chosen, token = logits, tokens[:, 0]
-        lam = present.float()
-        ptr = lam * self.obj_ptr_proj(token) + (1 - lam) * self.no_obj_ptr
-        return HeadOutput(logits, ious, chosen, ptr, out.obj_score)
-
-    def mask_as_output(self, pix_feat: torch.Tensor, high_res: Sequence[torch.Tensor],
-                       mask: torch.Tensor) -> HeadOutput:
-        """A mask prompt taken as the output itself (B, 1, S, S binary) -> logits +-10."""
-        mask = mask.float()
-        high = mask_to_logits(mask)
-        low = F.interpolate(high, size=(high.shape[-2] // 4, high.shape[-1] // 4), mode="bilinear",
-                            align_corners=False, antialias=True)
-        ptr = self.sam_heads(pix_feat, high_res, mask_input=self.mask_downsample(mask)).obj_ptr
-        present = (mask.flatten(1) > 0).any(1, keepdim=True).float()         # (B, 1)
-        ptr = present * ptr + (1 - present) * self.no_obj_ptr
-        ious = mask.new_ones(mask.shape[0], 1)
-        return HeadOutput(low, ious, low, ptr, mask_to_logits(present))
-
     def encode_memory(self, pix_feat: torch.Tensor, high_res_logits: torch.Tensor,
                       obj_score: torch.Tensor, from_points: bool) -> Memory:
         """Frame features (B, C, h, w) + its mask logits (B, 1, S, S) -> a memory."""

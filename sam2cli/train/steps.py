@@ -15,8 +15,9 @@ from typing import List, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
+from sam2cli.engine.heads import HeadOutput, mask_as_output, sam_heads
 from sam2cli.engine.tracker import FrameOut, ObjectTrack, Tracker
-from sam2cli.model.sam2 import HeadOutput, ImageFeatures, SAM2Model, mask_to_logits
+from sam2cli.model.sam2 import ImageFeatures, SAM2Model, mask_to_logits
 from .losses import StepPred
 from .prompts_sim import click_from_errors, concat_points, initial_prompt
 
@@ -48,7 +49,7 @@ def correction_rounds(model: SAM2Model, feats: ImageFeatures, gt: torch.Tensor, 
     steps: List[StepPred] = []
     mask_input = None
     for r in range(n_correct + 1):
-        out = model.sam_heads(pix, feats.high_res, points, labels, mask_input, points.shape[1] <= 1)
+        out = sam_heads(model, pix, feats.high_res, points, labels, mask_input, points.shape[1] <= 1)
         steps.append(StepPred(upsample(out.multi_logits, size), out.ious, out.obj_score))
         if r == n_correct:
             break
@@ -76,7 +77,7 @@ def prompted_frames(model: SAM2Model, feats: ImageFeatures, gt: torch.Tensor, sp
         sub, sub_gt = feats.select(idx), gt[idx]
         local = spans_of([spans[i].stop - spans[i].start for i in members])
         if kind == "mask":
-            out = model.mask_as_output(sub.top, sub.high_res, sub_gt.float())
+            out = mask_as_output(model, sub.top, sub.high_res, sub_gt.float())
             steps = [StepPred(mask_to_logits(sub_gt), out.ious, out.obj_score)]
         else:
             pts = torch.cat([prompts[i]["points"] for i in members]).to(gt.device)
@@ -104,7 +105,7 @@ def video_clip(model: SAM2Model, frames: torch.Tensor, gt: torch.Tensor, gen: to
             high = upsample(out.logits, size) if from_points else steps[-1].masks  # the mask prompt itself
         else:
             pix = tracker.attend(feats, track, t, num_frames=t_len)
-            out = model.sam_heads(pix, feats.high_res, multimask=True)
+            out = sam_heads(model, pix, feats.high_res, multimask=True)
             steps, from_points = [StepPred(upsample(out.multi_logits, size), out.ious, out.obj_score)], False
             high = upsample(out.logits, size)
         memory = model.encode_memory(feats.top, high, out.obj_score, from_points)

@@ -10,6 +10,7 @@ from typing import Dict
 import torch
 
 from sam2cli.model.sam2 import Memory, SAM2Model
+from ..heads import sam_heads
 from ..onnx_backend import load_onnx_model
 
 
@@ -43,11 +44,12 @@ def check_export(net: SAM2Model, folder: Path, relative: bool = False) -> Dict[s
     a = net.decode(f.top, f.high_res, coords, labels, multimask=True)
     b = onnx.decode(f.top, f.high_res, coords, labels, multimask=True)
     mask = torch.randn(1, 1, s, s, generator=g) * 4
-    ha = net.sam_heads(f.top, f.high_res, coords[:1], labels[:1], mask, multimask=False)
-    hb = onnx.sam_heads(f.top, f.high_res, coords[:1], labels[:1], mask, multimask=False)
+    ha = sam_heads(net, f.top, f.high_res, coords[:1], labels[:1], mask, multimask=False)
+    hb = sam_heads(onnx, f.top, f.high_res, coords[:1], labels[:1], mask, multimask=False)
     out["decoder"] = {"masks": max(diff(a.masks, b.masks), diff(ha.logits, hb.logits)),
                       "iou": max(diff(a.iou, b.iou), diff(ha.ious, hb.ious)),
-                      "obj_score": diff(a.obj_score, b.obj_score), "obj_ptr": diff(ha.obj_ptr, hb.obj_ptr)}
+                      "obj_score": diff(a.obj_score, b.obj_score),
+                      "obj_ptr": max(diff(a.obj_ptr, b.obj_ptr), diff(ha.obj_ptr, hb.obj_ptr))}
 
     high = ha.high_res(s)
     ma = net.encode_memory(f.top, high, ha.obj_score, from_points=True)
