@@ -13,14 +13,13 @@ import torch
 
 from sam2cli.errors import UsageError
 from sam2cli.model.sam2 import SAM2Model
-from ..loader import count_params
 from .timing import sync_device
 
 INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2==1.1.0"
 
 
 class Ours:
-    """sam2cli on a model from `load_model`: a SAM2Model, or an export folder on ONNX Runtime."""
+    """sam2cli on a backend from `load_model`: a SAM2Model, or an export folder on ONNX Runtime."""
 
     def __init__(self, model, half: bool, multimask: bool, name: str = "sam2cli"):
         from ..image_predictor import ImagePredictor
@@ -28,12 +27,12 @@ class Ours:
         self.image = ImagePredictor(model, half=half)
 
     def params(self) -> int:
-        return count_params(self.model)
+        return self.model.num_params
 
     def encode(self, x):
         """The image encoder, for counting FLOPs: an export's graphs are not torch ops, so its
         architecture is counted on a PyTorch model of the same config (the same operations)."""
-        if isinstance(self.model, SAM2Model):
+        if self.model.kind == SAM2Model.kind:
             return self.model.encode_image(x)
         torch.manual_seed(0)
         return SAM2Model(self.model.cfg).to(x.device).eval().encode_image(x)

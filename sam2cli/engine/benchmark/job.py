@@ -188,13 +188,13 @@ def benchmark_model(name: str, opts: BenchmarkOptions, device: torch.device, com
     half, multimask = bool(opts.half), bool(opts.multimask_output)
     sides = sides_for(name, compare)
     model, path = load(name, device, opts.imgsz)
-    exported = not isinstance(model, SAM2Model)  # an export folder on ONNX Runtime
+    exported = model.kind != SAM2Model.kind  # an export folder on ONNX Runtime
     if "reference" in sides:
         _ref_config(model.cfg.name)  # a variant the reference lacks: one line before any timing
     src = export_source(path, model.manifest) if exported and sides else path
     imgsz = model.image_size  # imgsz=null: the model's own
     row: Dict[str, Any] = {"model": name, "variant": model.cfg.name, "weights": "random" if path is None else str(path),
-                           "backend": "onnxruntime" if exported else "pytorch",
+                           "backend": model.kind,
                            "device": str(device), "imgsz": imgsz, "half": half,
                            "precision": model.manifest["precision"] if exported else precision_name(device, half),
                            "runs": int(opts.runs), "warmup": int(opts.warmup),
