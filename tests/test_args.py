@@ -46,6 +46,7 @@ EXPECTED_DEFAULTS = {
     "task": None,
     "compare": None, "runs": 5, "warmup": 1,
     "output": None, "int8": False, "opset": 17,
+    "host": "127.0.0.1", "port": 8765, "open": False, "token": None,
 }
 
 

@@ -85,6 +85,14 @@ def val(ctx: typer.Context):
     raise typer.Exit(run_val(command_options(ValOptions, ctx.args, ctx.info_name), console))
 
 
+@app.command(name="app", context_settings=EXTRA)
+def app_(ctx: typer.Context):
+    """Serve a local web page to annotate a video or images with clicks: track, correct, export."""
+    from sam2cli.engine.app import run_app
+    from sam2cli.engine.options import AppOptions
+    raise typer.Exit(run_app(command_options(AppOptions, ctx.args, ctx.info_name), console))
+
+
 @app.command(context_settings=EXTRA)
 def info(ctx: typer.Context):
     """Describe a model: variant, version, parameters, file size, device."""

@@ -208,3 +208,20 @@ class BenchmarkOptions:
     points_per_side: int = 32         # the segment-everything grid
     points_per_batch: int = 64
     format: Optional[str] = None      # json/jsonl: one JSON line per model on stdout
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """`sam2 app`: a local web app to annotate a video or images (README, Web app)."""
+    source: Any = None                # a video file, a frame folder, an image folder, a glob or one image
+    vid_stride: int = 1
+    tracker: str = "sam2"             # video mode: sam2 (the reference), samurai or dam4sam
+    fill_hole_area: int = 8
+    host: str = "127.0.0.1"           # any other host needs the access token printed in the URL
+    port: int = 8765                  # taken: the next free one; 0: any free port
+    open: bool = False                # open the page in the browser
+    token: Optional[str] = None       # the access token (None: random where one is needed)
+    verbose: bool = False
+    net: ModelOptions = field(default_factory=ModelOptions)
+    everything: EverythingOptions = field(default_factory=EverythingOptions)
+    run_dir: RunDirOptions = field(default_factory=RunDirOptions)
