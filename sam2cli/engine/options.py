@@ -57,6 +57,19 @@ class DetectorOptions:
 
 
 @dataclass(frozen=True)
+class VideoAnnotateOptions:
+    """`sam2 annotate` on videos: detect every det_stride frames, track with SAM 2's memory."""
+    det_stride: int = 10              # detect on frame 0 and every det_stride-th frame
+    new_iou: float = 0.5              # a detection no tracked object covers this well starts an object
+    reprompt_iou: float = 0.7         # a matched detection re-prompts its object below this box IoU
+    max_lost: int = 30                # frames an object may be absent (or unmatched) before it ends
+    vid_stride: int = 1               # every vid_stride-th frame goes into the dataset
+    non_overlap: bool = False         # each pixel keeps only its highest-scoring object
+    save: bool = True                 # an overlay mp4 per video
+    save_masks: bool = False          # DAVIS palette PNGs per video
+
+
+@dataclass(frozen=True)
 class AnnotateOptions:
     """`sam2 annotate`: detector boxes -> SAM 2 masks -> YOLO labels for a folder of images."""
     data: Optional[str] = None
@@ -74,6 +87,7 @@ class AnnotateOptions:
     device: Optional[str] = None
     half: bool = False
     verbose: bool = False
+    video: VideoAnnotateOptions = field(default_factory=VideoAnnotateOptions)
 
 
 

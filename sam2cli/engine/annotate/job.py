@@ -27,8 +27,10 @@ from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.atomic import atomic_path
 from sam2cli.io.image import load_image
 from sam2cli.io.prediction_json import dumps
-from sam2cli.io.sources import images_under
+from sam2cli.io.source_stream import is_video_file
 from .image import Item, Summary, clean_stale_temps, filter_detections, segment, sidecar_path, write_image
+from .video import check_video_options
+from .video_data import list_media
 from .detectors import Detections, build_detector
 from ..options import AnnotateOptions
 from ..progress import progress_bar
@@ -201,8 +203,10 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
     if not opts.data:
         raise UsageError("data= is required, e.g. sam2 annotate data=path/to/images det_model=yolo11x.pt")
     data = Path(opts.data).expanduser()
-    if not data.is_dir():
-        raise UsageError(f"data={opts.data} is not a directory: give the folder of images to annotate")
+    if not data.is_dir() and not (data.is_file() and is_video_file(data)):
+        raise UsageError(f"data={opts.data} is not a directory or a video: give the folder of images "
+    check_video_options(opts.video)
+                         "(or videos) to annotate")
     check_engine(opts.engine)
     det = replace(opts.detector, classes=parse_classes(opts.detector.classes))  # imgsz= is the detector's here
     i, n = parse_shard(opts.shard)
@@ -213,9 +217,25 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
         raise UsageError(f"det_labels={det.det_labels} is also the output folder: give another output_dir=, "
                          f"e.g. output_dir={out_dir}_seg")
 
-    images = images_under(data)
-    if not images:  # as predict on the same folder: a runtime error, before any detector or folder
-        raise SAM2Error(f"no images found in {data} (hidden files are skipped); give the folder of images to annotate")
+    videos, images = list_media(data)
+    if not images and not videos:  # as predict on the same folder: a runtime error, before any detector or folder
+        raise SAM2Error(f"no images or videos found in {data} (hidden files are skipped); "
+                        "give the folder of images to annotate")
+    given, detector = detector, detector or build_detector(det)
+    rc = 0
+    if images:
+        rc = _annotate_images(opts, console, data, images, out_dir, det, detector, given, sam_imgsz, (i, n))
+    if videos:
+        from .video_job import run_videos
+        mine = [v for v in videos if n == 1 or shard_of(Path(v.name), n) == i]
+        rc = max(rc, run_videos(replace(opts, detector=det), console, data, mine, detector, (i, n), sam_imgsz, given))
+    return rc
+
+
+def _annotate_images(opts: AnnotateOptions, console: Console, data: Path, images: list, out_dir: Path, det: Any,
+                     detector: Any, given: Any, sam_imgsz: Optional[int], shard: tuple[int, int]) -> int:
+    """The images of the job (labels beside them, see the README's contract); returns the exit code."""
+    i, n = shard
     summary, items, seen = Summary(), [], {}
     for index, rel in enumerate(images):
         if n > 1 and shard_of(rel, n) != i:
@@ -233,7 +253,6 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
     pending = [it for it in items if opts.overwrite or not it.label.is_file()]
     summary.skipped = len(items) - len(pending)
 
-    given, detector = detector, detector or build_detector(det)
     if pending:
         engine: Engine
         if opts.engine == "ray":
