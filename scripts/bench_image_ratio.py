@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from sam2cli.engine import benchmark as bench
+from sam2cli.engine.benchmark import job as bench
 from sam2cli.engine.benchmark.timing import median_ms
 
 

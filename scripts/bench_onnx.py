@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sam2cli.engine import benchmark as bench
+from sam2cli.engine.benchmark import job as bench
 from sam2cli.engine.export.job import ExportOptions, export_onnx
 from sam2cli.engine.loader import load_model
 from sam2cli.engine.benchmark.timing import median_ms

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from sam2cli.engine import benchmark as bench
+from sam2cli.engine.benchmark import job as bench
 
 
 def parse():

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from sam2cli.engine import benchmark as bench
+from sam2cli.engine.benchmark import job as bench
 
 
 def parse():

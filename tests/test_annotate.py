@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 
 from sam2cli.cli.args import options_from, resolve
-from sam2cli.engine import annotate as ann
+from sam2cli.engine.annotate import job as ann
 from sam2cli.engine.options import AnnotateOptions
 from sam2cli.engine.annotate.detectors import LabelsDetector, TorchvisionDetector, build_detector, parse_torchvision
 from sam2cli.engine.options import DetectorOptions

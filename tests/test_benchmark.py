@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from sam2cli.cli.app import main
-from sam2cli.engine import benchmark
+from sam2cli.engine.benchmark import job as benchmark
 from sam2cli.engine.benchmark.job import FIGURES
 
 FAST = ["imgsz=128", "runs=1", "warmup=0", "points_per_side=2", "device=cpu"]

@@ -20,11 +20,11 @@ import pytest
 from rich.console import Console
 
 from sam2cli.cli.args import options_from, resolve
-from sam2cli.engine import annotate as ann
+from sam2cli.engine.annotate import job as ann
 from sam2cli.engine.options import AnnotateOptions
 
 ray = pytest.importorskip("ray", reason='ray is not installed (optional: pip install "sam2cli[ray]")')
-from sam2cli.engine import ray_engine  # noqa: E402
+from sam2cli.engine.annotate import ray_engine  # noqa: E402
 
 SAM_IMGSZ = 128
 N_IMAGES = 8

@@ -3,6 +3,8 @@
 * :func:`progress_bar`: a rich bar in a terminal; when stderr is a pipe or a log file (where rich
   draws nothing) a plain line ``<task> <done>/<total> <rate>`` at most every ``PLAIN_EVERY_S``
   seconds instead, so a slow run is never silent.
+* :func:`rated_progress`: that bar with the rate line every command shows: the yielded
+  ``advance(n=1, note="")`` moves it and sets ``<note> <seconds per item>``.
 * :func:`rate_text`: the speed as seconds per item, ``3.41 s/frame`` (the unit a slow model is
   judged by).
 * :func:`interrupts_as_keyboard`: SIGTERM (``timeout``, ``kill``) raises KeyboardInterrupt like
@@ -14,7 +16,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -58,6 +60,26 @@ def progress_bar(console: Console, disable: bool = False) -> Progress:
                     disable=disable)
     bar._plain = bar._plain and not disable
     return bar
+
+
+@contextmanager
+def rated_progress(console: Console, name: str, total: Optional[int], unit: str, *, disable: bool = False,
+                   count: Optional[Callable[[], int]] = None, t0: Optional[float] = None) -> Iterator[Callable]:
+    """A progress bar whose rate field is the one rate line: the yielded ``advance(n=1, note="",
+    description=None)`` moves the bar by n and shows ``<note> <rate_text>``. ``count()`` gives the
+    items done for the rate (default: the steps advanced), ``t0`` when the clock started (default: now)."""
+    start = time.perf_counter() if t0 is None else t0
+    steps = [0]
+    with progress_bar(console, disable=disable) as bar:
+        task = bar.add_task(name, total=total, rate="")
+
+        def advance(n: int = 1, note: str = "", description: Optional[str] = None) -> None:
+            steps[0] += n
+            done = count() if count is not None else steps[0]
+            rate = rate_text(done, time.perf_counter() - start, unit)
+            extra = {} if description is None else {"description": description}
+            bar.update(task, advance=n, rate=f"{note} {rate}".strip(), **extra)
+        yield advance
 
 
 @contextmanager

@@ -15,6 +15,7 @@ Inside `guard()`, a failure removes every output; an interruption keeps the fini
 
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from rich.console import Console
@@ -23,15 +24,20 @@ from rich.markup import escape
 from sam2cli.io.run_dir import increment_dir
 from .options import OutputOptions, RunDirOptions
 from .outputs import RunOutputs
-from .progress import interrupts_as_keyboard, progress_bar, rate_text
+from .progress import interrupts_as_keyboard, rate_text, rated_progress
+
+
+def open_run_dir(where: RunDirOptions, command: str) -> Path:
+    """The one run folder rule: project/name (name defaults to the command), then name2, name3,
+    ... unless exist_ok reuses it."""
+    return increment_dir(where.project, where.name or command, where.exist_ok)
 
 
 class Run:
     def __init__(self, command: str, where: RunDirOptions, outputs: OutputOptions, console: Console, *,
                  unit: str = "frame"):
         self.command, self.console, self.unit = command, console, unit
-        self.dir = increment_dir(where.project, where.name or command, where.exist_ok) if outputs.saves_files \
-            else None
+        self.dir = open_run_dir(where, command) if outputs.saves_files else None
         self.outputs = RunOutputs(self.dir, outputs)
         self.done = 0      # items finished (images or frames)
         self.masks = 0
@@ -48,12 +54,8 @@ class Run:
     def progress(self, total: Optional[int], steps: Optional[Callable[[], int]] = None) -> Iterator[Callable]:
         """A bar named after the command; the yielded function advances it by one step. `steps`
         counts the steps done for the rate (default: the items counted so far)."""
-        with progress_bar(self.console) as bar:
-            task = bar.add_task(self.command, total=total, rate="")
-            count = steps or (lambda: self.done)
-
-            def advance() -> None:
-                bar.update(task, advance=1, rate=rate_text(count(), time.perf_counter() - self.t0, self.unit))
+        with rated_progress(self.console, self.command, total, self.unit, count=steps or (lambda: self.done),
+                            t0=self.t0) as advance:
             yield advance
 
     @contextmanager

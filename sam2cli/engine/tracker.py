@@ -151,10 +151,11 @@ class Tracker:
             del obj.recent[t]
 
     def forget_tracking(self, obj: ObjectTrack) -> None:
-        """Forget what tracking produced (recent memories, tracked frames); the prompted
-        (conditioning) frames and their clicks stay, and so do prompts waiting for `commit`."""
+        """Forget what tracking produced (recent memories, tracked frames, the policy's state); the
+        prompted (conditioning) frames and their clicks stay, and so do prompts waiting for `commit`."""
         obj.recent.clear()
         obj.tracked.clear()
+        obj.policy = None
 
     def keep_newest(self, obj: ObjectTrack, *, max_cond: int) -> None:
         """Keep the newest `max_cond` conditioning and num_maskmem - 1 recent memories (frames

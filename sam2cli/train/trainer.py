@@ -20,9 +20,9 @@ import torch.distributed as dist
 from rich.console import Console
 
 from sam2cli.engine.device import autocast, select_device
-from sam2cli.engine.progress import progress_bar, rate_text
+from sam2cli.engine.progress import rated_progress
+from sam2cli.engine.run import open_run_dir
 from sam2cli.errors import UsageError
-from sam2cli.io.run_dir import increment_dir
 from .batches import clip_item, image_item, stack_images
 from .evaluate import evaluate
 from .losses import SAM2Loss
@@ -122,7 +122,7 @@ class Trainer:
         self.run_dir = Path(resume_state["run_dir"]) if resume_state else None
         if self.rank == 0 and self.run_dir is None:
             where = opts.run_dir
-            self.run_dir = increment_dir(where.project, where.name or "train", where.exist_ok)
+            self.run_dir = open_run_dir(where, "train")
         self.steps_per_epoch = max(1, len(self.trains[0]) // self.batches[0])
 
     # ------------------------------------------------------------------ one step
@@ -151,8 +151,8 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, a.epochs):
                 t0, sums, n = time.time(), {}, 0
-                with progress_bar(self.console, disable=self.rank != 0) as bar:
-                    task = bar.add_task(f"epoch {epoch + 1}/{a.epochs}", total=self.steps_per_epoch, rate="")
+                with rated_progress(self.console, f"epoch {epoch + 1}/{a.epochs}", self.steps_per_epoch, "step",
+                                    disable=self.rank != 0) as advance:
                     for s in range(self.steps_per_epoch):
                         parts = step_parts([len(d) for d in self.trains], self.batches, a.step.seed, epoch, s,
                                            self.steps_per_epoch)
@@ -160,8 +160,7 @@ class Trainer:
                         for k, v in logs.items():
                             sums[k] = sums.get(k, 0.0) + v
                         n += 1
-                        rate = rate_text(n, time.time() - t0, "step")
-                        bar.update(task, advance=1, rate=f"loss {logs.get('core_loss', float('nan')):.3f} {rate}")
+                        advance(note=f"loss {logs.get('core_loss', float('nan')):.3f}")
                 if self.rank == 0:
                     self.end_epoch(epoch, {k: v / n for k, v in sums.items()}, time.time() - t0)
                 if self.world > 1:

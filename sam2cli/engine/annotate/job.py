@@ -14,7 +14,6 @@ import hashlib
 import json
 import queue
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Optional, Protocol
@@ -33,7 +32,7 @@ from .video import check_video_options
 from .video_data import list_media
 from .detectors import Detections, build_detector
 from ..options import AnnotateOptions
-from ..progress import progress_bar
+from ..progress import rated_progress
 
 PREFETCH = 4  # images decoded + detected ahead of SAM
 
@@ -143,10 +142,9 @@ class LocalEngine:
 
     def run(self, items: list[Item], console: Console, summary: Optional[Summary] = None) -> Summary:
         s = summary or Summary()
-        t0 = time.perf_counter()
-        with progress_bar(console) as bar, Prefetcher(items, self._detect, self.prefetch) as pf:
-            task = bar.add_task("annotate", total=len(items), rate="")
-            for done, (it, rgb, dets, error) in enumerate(pf, 1):
+        with rated_progress(console, "annotate", len(items), "image") as advance, \
+                Prefetcher(items, self._detect, self.prefetch) as pf:
+            for it, rgb, dets, error in pf:
                 if error is not None:
                     s.failures.append((it.rel.as_posix(), error))
                     console.print(f"[yellow]skipped[/] {escape(it.rel.as_posix())}: {escape(error)}", highlight=False)
@@ -157,7 +155,7 @@ class LocalEngine:
                     s.objects += st["objects"]
                     s.dropped += st["dropped"]
                     s.empty += not lines
-                bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} img/s")
+                advance()
         return s
 
 

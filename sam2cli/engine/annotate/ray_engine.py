@@ -28,7 +28,7 @@ from sam2cli.errors import UsageError
 from sam2cli.io.image import load_image
 from ..options import AnnotateOptions
 from .image import Item, Summary, annotate_image, clean_stale_temps, sidecar_path, write_image
-from ..progress import progress_bar
+from ..progress import rated_progress
 
 RAY_HINT = 'engine=ray needs the ray extra: pip install "sam2cli[ray]"'
 BLOCK = 4  # images per Ray Data block (one decode task each)
@@ -287,8 +287,7 @@ class RayEngine:
             per: dict[str, dict] = {}
             t0 = time.perf_counter()
             done, first = 0, None
-            with progress_bar(console) as bar:
-                task = bar.add_task(f"annotate (ray, {size} worker(s))", total=len(items), rate="")
+            with rated_progress(console, f"annotate (ray, {size} worker(s))", len(items), "image", t0=t0) as advance:
                 for r in ds.iter_rows():
                     if r["fatal"]:
                         raise pickle.loads(r["fatal"])
@@ -311,7 +310,7 @@ class RayEngine:
                         w["where"].append(str(r["where"]))
                     done += 1
                     first = first or time.perf_counter()
-                    bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} img/s")
+                    advance()
             wall = time.perf_counter() - t0
             console.print(throughput_line(s.images, wall, init_s, size, per, (first or t0) - t0), highlight=False)
         finally:

@@ -25,7 +25,7 @@ from sam2cli.model.sam2 import SAM2Model
 from .check import check_export
 from ..loader import load_model
 from ..options import ExportOptions
-from ..progress import progress_bar
+from ..progress import rated_progress
 
 FP16_TOLERANCE = 1e-2           # fp16 graphs: max |diff| / max(1, max |fp32|) per output, on the CPU
 MIN_OPSET, MAX_OPSET = 17, 20   # LayerNorm is a single op from 17; 20 is the tracing exporter's last
@@ -208,13 +208,9 @@ def run_export(opts: ExportOptions, console) -> int:
                       "ONNX Runtime provider", highlight=False)
     t0 = time.perf_counter()
     lines = []
-    with progress_bar(console) as bar:
-        task = bar.add_task("export", total=len(GRAPHS) + 1, rate="")
-
+    with rated_progress(console, "export", len(GRAPHS) + 1, "graph", t0=t0) as advance:
         def step(name: str) -> None:
-            if name != f"export {GRAPHS[0]}":
-                bar.update(task, advance=1)
-            bar.update(task, description=name, rate=f"{time.perf_counter() - t0:.0f} s")
+            advance(0 if name == f"export {GRAPHS[0]}" else 1, description=name)
         dest = export_onnx(opts, log=lines.append, step=step)
     console.print(f"exported {opts.model} ({opts.precision}, opset {opts.opset}) to {dest} "
                   f"in {time.perf_counter() - t0:.1f} s; ONNX Runtime vs PyTorch, worst differences:", highlight=False)

@@ -23,10 +23,10 @@ from rich.console import Console
 
 from sam2cli.errors import UsageError
 from sam2cli.io.datasets import dataset_kind, open_eval_images, open_vos
-from sam2cli.io.run_dir import increment_dir
 from ..loader import load_model
 from ..options import ValOptions
-from ..progress import progress_bar
+from ..progress import rated_progress
+from ..run import open_run_dir
 from ..clicks import clicks_to_reach, curve_auc
 from .report import plot_clicks, plot_jf, print_table, write_csv, write_davis_csvs, write_json
 from .vos_run import evaluate_videos
@@ -55,7 +55,7 @@ def run_val(opts: ValOptions, console: Console) -> int:
     task = pick_task(data, opts.task)
     dataset: Any = open_vos(data) if task == "vos" else open_eval_images(data)
     model, weights = load_model(opts.net.model, opts.net.device, opts.net.imgsz)
-    run_dir = increment_dir(opts.run_dir.project, opts.run_dir.name or "val", opts.run_dir.exist_ok)
+    run_dir = open_run_dir(opts.run_dir, "val")
     t0 = time.perf_counter()
     if task == "vos":
         summary = _vos(model, dataset, run_dir, opts, console)
@@ -73,10 +73,9 @@ def run_val(opts: ValOptions, console: Console) -> int:
 
 
 def _vos(model, videos, run_dir: Path, opts: ValOptions, console: Console) -> Dict[str, Any]:
-    with progress_bar(console) as bar:
-        task = bar.add_task("val", total=sum(len(v.frames) for v in videos), rate="")
+    with rated_progress(console, "val", sum(len(v.frames) for v in videos), "frame") as advance:
         res = evaluate_videos(model, videos, opts.net.half, run_dir / "masks" if opts.save_masks else None,
-                              advance=lambda name: bar.update(task, advance=1, rate=name), tracker=opts.tracker)
+                              advance=lambda name: advance(note=name), tracker=opts.tracker)
     objects, g = res["objects"], res["global"]
     write_davis_csvs(run_dir, g, objects)
     plotted = plot_jf(run_dir / "jf_per_sequence.png", [o.sequence for o in objects],
@@ -98,8 +97,7 @@ def _images(model, dataset, run_dir: Path, opts: ValOptions, console: Console, t
     predictor = ImagePredictor(model, half=opts.net.half)
     rows, curves = [], []
     n_images = 0
-    with progress_bar(console) as bar:
-        bar_task = bar.add_task(task, total=len(dataset), rate="")
+    with rated_progress(console, task, len(dataset), "image") as advance:
         for i in range(len(dataset)):
             sample = dataset[i]
             masks = np.asarray(sample.masks, bool)
@@ -113,7 +111,7 @@ def _images(model, dataset, run_dir: Path, opts: ValOptions, console: Console, t
                 c = click_curves(predictor, sample.image, masks, opts.max_clicks, opts.multimask_output)
                 curves += list(c)
                 rows += [[sample.file, k, *cv] for k, cv in enumerate(c)]
-            bar.update(bar_task, advance=1, rate=f"{len(rows)} objects")
+            advance(note=f"{len(rows)} objects")
     if not rows:
         raise UsageError("the dataset has no labelled object: add masks (or labels) to its images")
     if task == "image":
