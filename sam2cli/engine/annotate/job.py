@@ -203,9 +203,9 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
     data = Path(opts.data).expanduser()
     if not data.is_dir() and not (data.is_file() and is_video_file(data)):
         raise UsageError(f"data={opts.data} is not a directory or a video: give the folder of images "
-    check_video_options(opts.video)
                          "(or videos) to annotate")
     check_engine(opts.engine)
+    check_video_options(opts.video)
     det = replace(opts.detector, classes=parse_classes(opts.detector.classes))  # imgsz= is the detector's here
     i, n = parse_shard(opts.shard)
     out_dir = Path(opts.output_dir).expanduser() if opts.output_dir else default_output_dir(data)
