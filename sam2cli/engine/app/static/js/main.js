@@ -15,6 +15,8 @@ window.sam2app = S;
 
 const view = new View($("view"), { point: (x, y, l) => prompt({ op: "point", x, y, label: l }), box: (b) => prompt({ op: "box", box: b }), seed: toggleSeed });
 const timeline = new Timeline($("timeline"), (f) => goto(f));
+window.sam2appView = view;               // the view's zoom and pan (tests click image pixels)
+window.sam2appGoto = (f) => goto(f);
 
 function status(text, error = false) {
   const el = $("status");

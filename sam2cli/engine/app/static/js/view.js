@@ -137,7 +137,8 @@ export class View {
     return [(e.clientX - r.left - this.ox) / this.scale, (e.clientY - r.top - this.oy) / this.scale];
   }
 
-  clampPt([x, y]) { return [Math.round(Math.min(Math.max(x, 0), this.w)), Math.round(Math.min(Math.max(y, 0), this.hgt))]; }
+  // The pixel under the cursor, as whole numbers (what a user would type for sam2 predict).
+  clampPt([x, y]) { return [Math.min(Math.max(Math.floor(x), 0), this.w - 1), Math.min(Math.max(Math.floor(y), 0), this.hgt - 1)]; }
 
   inside([x, y]) { return x >= 0 && y >= 0 && x <= this.w && y <= this.hgt; }
 
