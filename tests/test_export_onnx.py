@@ -16,6 +16,7 @@ import torch
 pytest.importorskip("onnxruntime")
 
 from sam2cli.cli.app import main  # noqa: E402
+from sam2cli.engine.heads import mask_as_output, sam_heads  # noqa: E402
 from sam2cli.engine.image_predictor import ImagePredictor  # noqa: E402
 from sam2cli.engine.loader import load_model  # noqa: E402
 from sam2cli.engine.onnx_backend import OnnxSAM2  # noqa: E402
@@ -59,6 +60,25 @@ def feats(tiny):
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
     with torch.inference_mode():
         return net.encode_image(x), onnx.encode_image(x)
+
+
+def test_both_backends_are_the_same_protocol(tiny, feats):
+    """The engine's seam (engine/backend.py): same sizes and counts, and the decoder graph's
+    object pointers are the PyTorch decode's (the host code picks among them)."""
+    from sam2cli.engine.backend import Backend
+    net, onnx = tiny
+    assert isinstance(net, Backend) and isinstance(onnx, Backend)
+    assert (net.kind, onnx.kind) == ("pytorch", "onnxruntime")
+    assert onnx.mask_input_size == net.mask_input_size == SIZE // 4 and onnx.device == torch.device("cpu")
+    assert onnx.num_params == net.num_params
+    assert [name for name, _ in onnx.named_children()] == ["mask_downsample"]  # the graphs do the rest
+    f = feats[0]
+    coords, labels = torch.rand(2, 3, 2, generator=torch.Generator().manual_seed(4)) * SIZE, torch.ones(2, 3).int()
+    with torch.inference_mode():
+        for multimask in (False, True):
+            a = net.decode(f.top, f.high_res, coords, labels, multimask=multimask)
+            b = onnx.decode(f.top, f.high_res, coords, labels, multimask=multimask)
+            close(a.obj_ptr, b.obj_ptr, LOGITS_TOL)
 
 
 def test_image_encoder_graph(feats):
@@ -106,14 +126,14 @@ def test_sam_heads_and_object_pointer(tiny, feats, prompt):
         mask = torch.randn(1, 1, SIZE, SIZE, generator=g) * 4
     with torch.inference_mode():
         for multimask in (False, True):
-            a = net.sam_heads(f.top, f.high_res, coords, labels, mask, multimask)
-            b = onnx.sam_heads(f.top, f.high_res, coords, labels, mask, multimask)
+            a = sam_heads(net, f.top, f.high_res, coords, labels, mask, multimask)
+            b = sam_heads(onnx, f.top, f.high_res, coords, labels, mask, multimask)
             close(a.logits, b.logits, LOGITS_TOL)
             close(a.multi_logits, b.multi_logits, LOGITS_TOL)
             close(a.ious, b.ious, IOU_TOL)
             close(a.obj_ptr, b.obj_ptr, LOGITS_TOL)
         binary = (torch.rand(1, 1, SIZE, SIZE, generator=g) > 0.7).float()
-        a, b = net.mask_as_output(f.top, f.high_res, binary), onnx.mask_as_output(f.top, f.high_res, binary)
+        a, b = mask_as_output(net, f.top, f.high_res, binary), mask_as_output(onnx, f.top, f.high_res, binary)
     close(a.logits, b.logits, LOGITS_TOL)
     close(a.obj_ptr, b.obj_ptr, LOGITS_TOL)
 
