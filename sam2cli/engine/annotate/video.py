@@ -5,14 +5,16 @@ the video's part of the dataset (layout in `video_data.py`, rules in `video_matc
 Per frame ``i`` (every frame is read and tracked; ``vid_stride`` only picks the frames written):
 
 1. the objects the session has are tracked onto ``i`` from their memories (``session.step``);
-2. on a detection frame (``i % det_stride == 0``, and the last frame) the detections are matched against the mask
-   boxes: uncovered ones start objects (a box prompt), drifted matches re-prompt theirs, and the
-   prompts' memories are encoded (``session.commit``), giving the frame's final masks;
-3. objects absent, or unmatched, for ``max_lost`` frames end: they leave the session (no more
+2. on a detection frame (``i % det_stride == 0``, and the last frame) the detections are matched
+   against the boxes of the masks' largest parts: uncovered ones re-find a lost object of their
+   class or start one (a box prompt), drifted matches restart theirs from the box, and the
+   prompts' memories are encoded
+   (``session.commit``), giving the frame's final masks;
+3. objects taken, absent or unmatched for ``max_lost`` frames end: they leave the session (no more
    memory-attention cost) and keep their records.
 
-Labels are composed when the video ends, so tracks the detector never confirmed (see
-`video_match`) are left out. Both engines call :func:`annotate_video`: the same inputs, device and
+Labels are composed when the video ends, so each object's labels stop where the detector's last
+word on it says (`video_match`): a false detection keeps only its own frame. Both engines call :func:`annotate_video`: the same inputs, device and
 models give byte-identical files.
 """
 
@@ -58,8 +60,8 @@ class VideoStats:
     video: str
     frames: int = 0          # frames read and tracked
     written: int = 0         # frames in the dataset
-    tracks: int = 0          # confirmed tracks
-    unconfirmed: int = 0     # tracks left out
+    tracks: int = 0          # tracks with labels
+    cut: int = 0             # tracks whose labels stop at their last matching detection
     objects: int = 0         # label lines
     dropped: int = 0         # masks without a usable polygon
     classes: list = field(default_factory=list)
@@ -218,18 +220,27 @@ def _detections(session: TrackingSession, book: TrackBook, i: int, rgb: np.ndarr
     and the objects taken (see `video_match`)."""
     boxes, cls, conf = dets
     shown = {t: m for t, m in masks.items() if m.any()}
-    boxes_of = dict(zip(shown, masks_to_boxes(np.stack(list(shown.values()))))) if shown else {}
-    tracked = {t: (boxes_of[t], book.tracks[t].cls) for t in shown}
-    plan = plan_frame(boxes, cls, tracked, vopts.new_iou, vopts.reprompt_iou)
-    book.detected(i, plan, conf, {t: t in shown for t in masks})
+    tracked = {t: (main_box(m), book.tracks[t].cls) for t, m in shown.items()}
+    plan = plan_frame(boxes, cls, tracked, vopts.new_iou, vopts.reprompt_iou, book.live_boxes())
+    book.detected(i, plan, boxes, conf, {t: t in shown for t in masks})
     for d in plan.new:
-        session.add_points(i, book.start(i, int(cls[d]), float(conf[d])), box=boxes[d], image=rgb)
-    for d, t in plan.reprompt:
+        session.add_points(i, book.start(i, int(cls[d]), float(conf[d]), boxes[d]), box=boxes[d], image=rgb)
+    for d, t in plan.reprompt + plan.refind:
         reprompt(session, i, t, boxes[d], rgb)
-    if not (plan.new or plan.reprompt):
+    if not (plan.new or plan.reprompt or plan.refind):
         return masks, plan.taken
     session.commit()
     return session.masks(i), plan.taken
+
+
+def main_box(mask: np.ndarray) -> np.ndarray:
+    """The xyxy box of a mask's largest part (8-connected), the part its YOLO label keeps: a
+    fragment the tracker leaves behind (where an object entered, say) does not stretch it."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return masks_to_boxes(mask[None])[0]
+    x, y, w, h = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4]
+    return np.array([x, y, x + w, y + h], np.float32)
 
 
 def reprompt(session: TrackingSession, frame: int, tid: int, box: np.ndarray, rgb: np.ndarray) -> None:
@@ -252,15 +263,15 @@ def _frame_records(book: TrackBook, masks: dict) -> dict:
 
 
 def _finish(item, part, frames, book, size, vopts, save_json, reader, stats) -> None:
-    """Labels, the YouTube-VIS sidecar, palette PNGs and the overlay of the confirmed tracks."""
-    kept = book.kept()
-    for t, tr in book.tracks.items():  # labels after an object's cut are dropped
-        for i, _, recs in frames:
-            if tr.cut is not None and i > tr.cut:
-                recs.pop(t, None)
+    """Labels, the YouTube-VIS sidecar, palette PNGs and the overlay, after the cuts."""
+    for i, _, recs in frames:
+        for t in [t for t in recs if not book.labelled(t, i)]:
+            del recs[t]
     frames = [(stem, recs) for _, stem, recs in frames]
+    labelled = {t for _, recs in frames for t in recs}
+    kept = {t: k for k, t in enumerate((t for t in book.tracks if t in labelled), 1)}  # output ids 1.., in start order
     stats.written, stats.tracks = len(frames), len(kept)
-    stats.unconfirmed = len(book.tracks) - len(kept)
+    stats.cut = sum(1 for t in book.tracks if book.cut(t))
     stats.classes = sorted({book.tracks[t].cls for t in kept})
     labels = part / "labels"
     labels.mkdir()

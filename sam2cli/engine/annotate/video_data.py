@@ -32,7 +32,6 @@ from sam2cli.io.atomic import atomic_path, write_text_atomic
 from sam2cli.io.frames import FRAME_EXTENSIONS
 from sam2cli.io.prediction_json import dumps
 from sam2cli.io.source_stream import is_video_file
-from sam2cli.io.image import is_image_file
 from sam2cli.io.sources import images_under
 
 KINDS = ("images", "labels", "masks")  # per-video folders, moved into place in this order
@@ -177,11 +176,13 @@ def write_data_yaml(root: Path, names: dict) -> Path:
 
 
 def class_names(detector_names: Optional[dict], markers: list[dict]) -> dict:
-    """Class id -> name: the detector's names for the classes the videos use (every class the
-    detector names when it names any), ids as names otherwise."""
+    """Class id -> name for every id from 0 to the largest the detector names or the videos use
+    (a YOLO trainer wants ids 0..nc-1): the detector's name, else the id itself (torchvision's
+    COCO ids have gaps)."""
     names = {int(k): str(v) for k, v in (detector_names or {}).items()}
     used = {int(c) for m in markers for c in m.get("classes", [])}
-    return {c: names.get(c, str(c)) for c in sorted(set(names) | used)}
+    top = max(set(names) | used, default=-1)
+    return {c: names.get(c, str(c)) for c in range(top + 1)}
 
 
 def write_vis_json(path: Path, layout: Layout, items: list[VideoItem], names: dict) -> tuple[int, int]:

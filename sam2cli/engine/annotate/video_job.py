@@ -31,7 +31,7 @@ class VideoSummary:
     frames: int = 0
     written: int = 0
     tracks: int = 0
-    unconfirmed: int = 0
+    cut: int = 0
     objects: int = 0
     dropped: int = 0
     seconds: float = 0.0
@@ -40,7 +40,7 @@ class VideoSummary:
 
     def add(self, st: VideoStats) -> None:
         self.videos += 1
-        for k in ("frames", "written", "tracks", "unconfirmed", "objects", "dropped", "seconds"):
+        for k in ("frames", "written", "tracks", "cut", "objects", "dropped", "seconds"):
             setattr(self, k, getattr(self, k) + getattr(st, k))
 
     def fail(self, console: Console, name: str, why: str) -> None:
@@ -87,7 +87,7 @@ def run_videos(opts: AnnotateOptions, console: Console, data: Path, videos: list
     fps = f", {summary.frames / summary.seconds:.2f} frames/s" if summary.seconds > 0 else ""
     console.print(f"{summary.videos} video(s) annotated{f' (shard {i}/{n})' if n > 1 else ''}, "
                   f"{summary.frames} frame(s) tracked, {summary.written} written, {summary.tracks} track(s) "
-                  f"({summary.unconfirmed} unconfirmed left out), {summary.objects} object label(s), "
+                  f"({summary.cut} cut at their last detection), {summary.objects} object label(s), "
                   f"{summary.dropped} dropped mask(s), {len(summary.failures)} failure(s), "
                   f"{summary.skipped} already done{fps}; dataset in {escape(str(layout.root))}", highlight=False)
     if opts.save_json:

@@ -10,15 +10,20 @@ the masks the tracker has for its objects on that frame:
   prompt (the tracker's mask has drifted from what the detector sees);
 * *taken*: an object no detection matches, whose mask box a detection of another object (matched
   to it, or starting it) covers with IoU >= ``TAKEN_IOU``, has drifted onto that object (its own
-  is hidden or gone): it ends there.
+  is hidden or gone): it ends there, unless it is re-found;
+* *re-found*: a detection no object covers, of the class of a live object no detection matched
+  (drifted, taken, or absent for now), restarts that object from its box instead of starting a
+  new one: the nearest such object, by the centres of the detection and of the object's last
+  matched box. Its labels since its last matching detection are dropped (they were on
+  something else, or nothing).
 
 :class:`TrackBook` keeps every object's identity (the detector's class when it started, the mean
 confidence of the detections matched to it, a track id) and says when an object ends: absent
-(object score < 0, an empty mask) for ``max_lost`` frames, or present but matched by no detection
-on the detection frames of ``max_lost`` frames. An object ended by the detector's evidence (taken,
-or unmatched) keeps its labels up to the last frame a detection matched it. An object the detector saw once and never again on
-a later detection frame where it was still tracked is *unconfirmed* (a likely false detection);
-its labels are left out.
+(object score < 0, an empty mask) for ``max_lost`` frames, taken, or present but matched by no
+detection on the detection frames of ``max_lost`` frames. The detector's last word on an object
+decides how far its labels go (:meth:`TrackBook.labelled`): when the last detection frame on which it
+was present matched it, all of them; otherwise (taken, unmatched, or a false detection never seen
+again) only up to the last frame a detection matched it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from typing import Optional
 
 import numpy as np
 
-MIN_HITS = 2  # detections a track needs once a later detection frame could have matched it
 TAKEN_IOU = 0.7  # an unmatched object whose mask box another object's detection covers this well ends
 
 
@@ -54,12 +58,20 @@ class FramePlan:
     reprompt: list = field(default_factory=list)   # [(det, track id)]: matched, iou < reprompt_iou
     covered: list = field(default_factory=list)    # [det] covered but paired with no object
     taken: list = field(default_factory=list)      # [track id]: unmatched, on another object's detection
+    refind: list = field(default_factory=list)     # [(det, track id)]: an uncovered detection restarts it
 
 
-def plan_frame(boxes: np.ndarray, cls: np.ndarray, tracked: dict, new_iou: float, reprompt_iou: float) -> FramePlan:
+def _centre(b) -> np.ndarray:
+    b = np.asarray(b, np.float64).reshape(4)
+    return (b[:2] + b[2:]) / 2
+
+
+def plan_frame(boxes: np.ndarray, cls: np.ndarray, tracked: dict, new_iou: float, reprompt_iou: float,
+               live: Optional[dict] = None) -> FramePlan:
     """Detections ``boxes`` (N, 4) xyxy with classes ``cls`` (N,), in the order they are to be
     considered (highest confidence first) against ``tracked`` {track id: (mask box xyxy, class)}
-    (objects with a mask on this frame). Deterministic: ties go to the lower index / id."""
+    (objects with a mask on this frame); ``live`` {track id: (last matched box, class)} are the
+    objects that may be re-found (default: none). Deterministic: ties go to the lower index / id."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     cls = np.asarray(cls).reshape(-1)
     ids = list(tracked)
@@ -95,6 +107,16 @@ def plan_frame(boxes: np.ndarray, cls: np.ndarray, tracked: dict, new_iou: float
     if len(owned):
         plan.taken = [t for k, t in enumerate(ids) if k not in used_k
                       and box_iou(np.asarray(tracked[t][0], np.float64), owned).max() >= TAKEN_IOU]
+    free = {t: v for t, v in (live or {}).items() if t not in {t for _, t, _ in plan.matched}}
+    for d in list(plan.new):
+        near = sorted((float(np.linalg.norm(_centre(boxes[d]) - _centre(b))), t) for t, (b, c) in free.items()
+                      if int(c) == int(cls[d]))
+        if near:
+            plan.refind.append((d, near[0][1]))
+            plan.new.remove(d)
+            free.pop(near[0][1])
+    found = {t for _, t in plan.refind}
+    plan.taken = [t for t in plan.taken if t not in found]
     plan.matched.sort()
     plan.reprompt.sort()
     return plan
@@ -113,15 +135,14 @@ class Track:
     last_seen: int = 0           # last frame it had a mask
     last_hit: int = 0            # last frame a detection matched it
     ended: Optional[int] = None  # the frame it ended on
-    cut: Optional[int] = None    # its labels stop after this frame (ended on the detector's evidence)
+    taken: bool = False          # ended because it sat on another object's detection
+    last_box: Optional[np.ndarray] = None  # the box of the last detection matched to it
+    drops: list = field(default_factory=list)  # (lo, hi): its labels on frames lo < f < hi are dropped
 
     @property
     def conf(self) -> float:
         return self.conf_sum / self.hits if self.hits else 0.0
 
-    @property
-    def confirmed(self) -> bool:
-        return self.hits >= MIN_HITS or self.chances == 0
 
 
 class TrackBook:
@@ -136,26 +157,37 @@ class TrackBook:
     def live(self) -> list[int]:
         return [t for t, tr in self.tracks.items() if tr.ended is None]
 
-    def start(self, frame: int, cls: int, conf: float) -> int:
+    def start(self, frame: int, cls: int, conf: float, box: Optional[np.ndarray] = None) -> int:
         tid = len(self.tracks) + 1
-        self.tracks[tid] = Track(tid, int(cls), frame, float(conf), 1, last_seen=frame, last_hit=frame)
+        self.tracks[tid] = Track(tid, int(cls), frame, float(conf), 1, last_seen=frame, last_hit=frame,
+                                 last_box=np.asarray(box, np.float64) if box is not None else None)
         return tid
 
-    def detected(self, frame: int, plan: FramePlan, conf: np.ndarray, present: dict) -> None:
-        """A detection frame's matches: hits and misses of the objects present before it."""
+    def live_boxes(self) -> dict:
+        """{track id: (last matched box, class)} of the live objects (what may be re-found)."""
+        return {t: (self.tracks[t].last_box, self.tracks[t].cls) for t in self.live
+                if self.tracks[t].last_box is not None}
+
+    def detected(self, frame: int, plan: FramePlan, boxes: np.ndarray, conf: np.ndarray, present: dict) -> None:
+        """A detection frame's matches: hits and misses of the objects present before it, and
+        the objects re-found (hits whose labels since their last hit are dropped)."""
         hit = {t: d for d, t, _ in plan.matched}
+        found = {t: d for d, t in plan.refind}
         for t, here in present.items():
             tr = self.tracks[t]
-            if not here or tr.first == frame:
-                continue
-            tr.chances += 1
-            if t in hit:
-                tr.hits += 1
-                tr.conf_sum += float(conf[hit[t]])
+            if here and tr.first != frame and t not in found:
+                tr.chances += 1
+                tr.misses = 0 if t in hit else tr.misses + 1
+        for t, d in list(hit.items()) + list(found.items()):
+            tr = self.tracks[t]
+            if t in found:
+                tr.drops.append((tr.last_hit, frame))
                 tr.misses = 0
-                tr.last_hit = frame
-            else:
-                tr.misses += 1
+                tr.last_seen = frame
+            tr.hits += 1
+            tr.conf_sum += float(conf[d])
+            tr.last_hit = frame
+            tr.last_box = np.asarray(boxes[d], np.float64)
 
     def seen(self, frame: int, present: dict) -> None:
         """The objects with a mask on ``frame`` ({track id: bool})."""
@@ -165,20 +197,27 @@ class TrackBook:
 
     def due(self, frame: int, taken: Optional[list] = None) -> list[int]:
         """Live objects that end on ``frame``: taken, absent for max_lost frames, or unmatched on
-        the detection frames of max_lost frames. Those ended by the detector's evidence get their
-        ``cut``: the last frame a detection matched them."""
+        the detection frames of max_lost frames."""
         out = []
         for t in self.live:
             tr = self.tracks[t]
-            by_detector = t in (taken or ()) or tr.misses >= self.max_misses
-            if by_detector or frame - tr.last_seen >= self.max_lost:
-                tr.cut = tr.last_hit if by_detector else None
+            tr.taken = t in (taken or ())
+            if tr.taken or tr.misses >= self.max_misses or frame - tr.last_seen >= self.max_lost:
                 out.append(t)
         return out
 
     def end(self, tid: int, frame: int) -> None:
         self.tracks[tid].ended = frame
 
-    def kept(self) -> dict[int, int]:
-        """{track id: output id}: the confirmed tracks numbered 1.. in the order they started."""
-        return {t: k for k, t in enumerate((t for t, tr in self.tracks.items() if tr.confirmed), 1)}
+    def labelled(self, tid: int, frame: int) -> bool:
+        """Whether the object's label on ``frame`` is kept: not in a dropped span, and not after
+        its last matching detection when it was taken or its last chances were misses."""
+        tr = self.tracks[tid]
+        if any(lo < frame < hi for lo, hi in tr.drops):
+            return False
+        return not ((tr.taken or tr.misses) and frame > tr.last_hit)
+
+    def cut(self, tid: int) -> bool:
+        """Whether some of the object's labels are dropped."""
+        tr = self.tracks[tid]
+        return bool(tr.drops) or bool(tr.taken or tr.misses)
