@@ -50,7 +50,7 @@ class SAM2VideoPredictor:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return self.model.device
 
     # ------------------------------------------------------------------ session
     def init_state(self, source, keep_all_outputs: bool = False) -> TrackingSession:
