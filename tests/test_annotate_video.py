@@ -153,6 +153,7 @@ def test_a_lost_object_is_re_found_by_a_detection_of_its_class():
     book.detected(10, plan, dets, np.array([0.8, 0.8, 0.5]), {a: True, b: True})
     assert book.tracks[a].hits == 2 and book.tracks[a].misses == 0 and book.tracks[c].last_hit == 10
     assert [f for f in range(12) if book.labelled(a, f)] == [0, 10, 11]  # its frames in between were on something else
+    assert [f for f in range(12) if book.labelled(c, f)] == list(range(12))  # c was only hidden
     assert plan_frame(dets[:1], cls[:1], {}, 0.5, 0.7, {}).new == [0]
 
 

@@ -61,7 +61,7 @@ class VideoAnnotateOptions:
     """`sam2 annotate` on videos: detect every det_stride frames, track with SAM 2's memory."""
     det_stride: int = 10              # detect on frame 0 and every det_stride-th frame
     new_iou: float = 0.5              # a detection no tracked object covers this well starts an object
-    reprompt_iou: float = 0.7         # a matched detection re-prompts its object below this box IoU
+    reprompt_iou: float = 1.0         # a matched detection re-prompts its object below this box IoU
     max_lost: int = 30                # frames an object may be absent (or unmatched) before it ends
     vid_stride: int = 1               # every vid_stride-th frame goes into the dataset
     non_overlap: bool = False         # each pixel keeps only its highest-scoring object

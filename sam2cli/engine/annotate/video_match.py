@@ -14,8 +14,9 @@ the masks the tracker has for its objects on that frame:
 * *re-found*: a detection no object covers, of the class of a live object no detection matched
   (drifted, taken, or absent for now), restarts that object from its box instead of starting a
   new one: the nearest such object, by the centres of the detection and of the object's last
-  matched box. Its labels since its last matching detection are dropped (they were on
-  something else, or nothing).
+  matched box. When it was present somewhere meanwhile (on this frame, or unmatched on a
+  detection frame), its labels since its last matching detection are dropped: they were on
+  something else. An object that was only hidden keeps them.
 
 :class:`TrackBook` keeps every object's identity (the detector's class when it started, the mean
 confidence of the detections matched to it, a track id) and says when an object ends: absent
@@ -181,7 +182,8 @@ class TrackBook:
         for t, d in list(hit.items()) + list(found.items()):
             tr = self.tracks[t]
             if t in found:
-                tr.drops.append((tr.last_hit, frame))
+                if present.get(t) or tr.misses:  # it was on something else: not just hidden
+                    tr.drops.append((tr.last_hit, frame))
                 tr.misses = 0
                 tr.last_seen = frame
             tr.hits += 1
