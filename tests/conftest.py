@@ -27,3 +27,19 @@ def tiny_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "sam2.1_t_random.pt"
     torch.save({"model": sd}, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def frames_dir(request, tmp_path_factory):
+    """A small JPEG clip (the test module's N_FRAMES, default 10, of 320 x 240): a red disc moving
+    right and a blue square moving down on a noisy background."""
+    import cv2
+    import numpy as np
+    d = tmp_path_factory.mktemp("frames")
+    rng = np.random.default_rng(0)
+    for i in range(getattr(request.module, "N_FRAMES", 10)):
+        img = np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8)
+        cv2.circle(img, (60 + 12 * i, 120), 35, (0, 0, 230), -1)
+        cv2.rectangle(img, (200, 20 + 10 * i), (270, 90 + 10 * i), (230, 40, 20), -1)
+        cv2.imwrite(str(d / f"{i}.jpg"), img)
+    return d

@@ -223,20 +223,6 @@ def test_unchunked_hiera_is_the_same_function(tiny):
 N_FRAMES = 6
 
 
-@pytest.fixture(scope="module")
-def frames_dir(tmp_path_factory):
-    """A red disc moving right and a blue square moving down on a noisy background."""
-    import cv2
-    d = tmp_path_factory.mktemp("frames")
-    rng = np.random.default_rng(0)
-    for i in range(N_FRAMES):
-        img = np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8)
-        cv2.circle(img, (60 + 12 * i, 120), 35, (0, 0, 230), -1)
-        cv2.rectangle(img, (200, 20 + 10 * i), (270, 90 + 10 * i), (230, 40, 20), -1)
-        cv2.imwrite(str(d / f"{i}.jpg"), img)
-    return d
-
-
 def added_mid_video_and_refined(p, s, out):
     """Two clicks on frame 0, a box added on frame 2, a refinement click on frame 4, tracked again."""
     out.append(p.add_new_points_or_box(s, frame_idx=0, obj_id=1, points=[[60, 120], [250, 200]], labels=[1, 0]))

@@ -22,19 +22,6 @@ SIZE = 256
 N_FRAMES = 10
 
 
-@pytest.fixture(scope="module")
-def frames_dir(tmp_path_factory):
-    """A small clip: a red disc moving right, a blue square moving down, on a noisy background."""
-    d = tmp_path_factory.mktemp("frames")
-    rng = np.random.default_rng(0)
-    for i in range(N_FRAMES):
-        img = np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8)
-        cv2.circle(img, (60 + 12 * i, 120), 35, (0, 0, 230), -1)
-        cv2.rectangle(img, (200, 20 + 10 * i), (270, 90 + 10 * i), (230, 40, 20), -1)
-        cv2.imwrite(str(d / f"{i}.jpg"), img)
-    return d
-
-
 def _patch_reference(monkeypatch):
     import sam2.sam2_video_predictor as vp
     import sam2.utils.misc as misc
