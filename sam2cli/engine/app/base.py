@@ -45,7 +45,8 @@ class Engine:
         raise NotImplementedError
 
     def prefetch(self, frame: int) -> None:
-        """Embed a frame and the next one while the worker is idle, so a click only decodes."""
+        """Embed a frame (the server asks for the viewed one, then the next) while the worker is
+        idle, so a click only decodes."""
 
     def embedded(self, frame: int):
         """An image predictor holding this frame's embedding (images mode keeps a few)."""

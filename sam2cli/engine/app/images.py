@@ -78,10 +78,8 @@ class ImagesEngine(Engine):
         return p
 
     def prefetch(self, frame: int) -> None:
-        for f in (frame, frame + 1):
-            if 0 <= f < self.num_frames:
-                self.predictor(f)
-        self.predictor(frame)  # the current one stays the most recent
+        if 0 <= frame < self.num_frames:
+            self.predictor(frame)
 
     def prompt_changed(self, frame: int, oid: int) -> None:
         _, gen = self.bump(oid)

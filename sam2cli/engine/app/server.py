@@ -182,7 +182,9 @@ class AppServer:
 
     async def view(self, request: Request, body):
         frame = self.check_frame(body.get("frame"))
-        self.worker.idle("embed", lambda: self.engine.prefetch(frame))
+        self.worker.idle("embed", lambda: self.engine.prefetch(frame))  # the viewed frame first
+        if frame + 1 < self.engine.num_frames:
+            self.worker.idle("embed-next", lambda: self.engine.prefetch(frame + 1))
         return {"frame": frame}
 
     async def everything(self, request: Request, body):

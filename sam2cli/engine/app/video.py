@@ -81,9 +81,8 @@ class VideoEngine(Engine):
         return self.reader.path_of(frame)
 
     def prefetch(self, frame: int) -> None:
-        for f in (frame + 1, frame):  # the current frame ends as the most recent
-            if 0 <= f < self.num_frames:
-                self.session.features(f)
+        if 0 <= frame < self.num_frames:
+            self.session.features(frame)
 
     # ------------------------------------------------------------------ prompts
     def replay(self, oid: int) -> None:

@@ -71,6 +71,7 @@ class Worker:
 
     def idle(self, key: str, fn: Callable[[], Any]) -> None:
         with self._lock:
+            self._idle.pop(key, None)  # the oldest request runs first
             self._idle[key] = fn
         self._jobs.put(("idle", None))  # wake the thread
 
