@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sam2cli.train.scenes import write_davis_dataset, write_yolo_dataset  # noqa: E402
-from sam2cli.train.scenes_hard import HARD_CASES, write_hard_dataset  # noqa: E402
+from sam2cli.train.scenes_hard_data import HARD_CASES, write_hard_dataset  # noqa: E402
 
 
 def _size(text: str) -> tuple[int, int]:

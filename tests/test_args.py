@@ -28,7 +28,7 @@ EXPECTED_DEFAULTS = {
     "prompts": None, "frame": 0, "obj_ids": None,
     "vid_stride": 1, "reverse": False, "direction": "forward", "non_overlap": False, "max_frames": None,
     "fill_hole_area": 8, "tracker": "sam2", "sam_imgsz": None,
-    "det_stride": 10, "new_iou": 0.5, "reprompt_iou": 0.7, "max_lost": 30,
+    "det_stride": 10, "new_iou": 0.5, "reprompt_iou": 1.0, "max_lost": 30,
     "points_per_side": 32, "points_per_batch": 64, "pred_iou_thresh": 0.8,
     "stability_score_thresh": 0.95, "stability_score_offset": 1.0, "mask_threshold": 0.0,
     "box_nms_thresh": 0.7, "crop_n_layers": 0, "crop_nms_thresh": 0.7,

@@ -317,7 +317,7 @@ def test_video_same_class():
 
 
 def test_hard_dataset(tmp_path):
-    from sam2cli.train.scenes_hard import HARD_CASES, hard_clip, write_hard_dataset
+    from sam2cli.train.scenes_hard_data import HARD_CASES, hard_clip, write_hard_dataset
 
     root = write_hard_dataset(tmp_path / "hard", per_case=1, size=64, seed=5, n_frames=30, long_frames=40)
     names = (root / "ImageSets" / "2017" / "val.txt").read_text().split()
