@@ -231,3 +231,80 @@ def test_state_is_per_object_and_per_pass():
     policy.observe(a, 0, a.cond[0], False)
     policy.begin(a, 1, False)
     assert a.policy.last == 0 and len(a.policy.good) == 0 and a.policy.kf.box == pytest.approx(moving(0))
+
+
+# ----------------------------------------------------------------------------- the real Tracker, demo model
+
+@pytest.fixture(scope="module")
+def demo():
+    from sam2cli.engine.loader import load_model
+    model, _ = load_model("sam2_demo.pt", "cpu")
+    return model
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """8 frames of a generated scene with 2 objects in sight throughout (frames, masks (T, 2, H, W))."""
+    from sam2cli.train.scenes import make_video
+    frames, masks, _ = make_video(np.random.default_rng(123), 96, 8, 2, p_cross=0.0)
+    assert masks.any(axis=(2, 3)).all()
+    return frames, masks
+
+
+def session_logits(model, clip, tracker, policy=None, reverse_from=None):
+    """Object 1 prompted with its mask on frame 0, object 2 on frame 3; forward from frame 0, then
+    (reverse_from) back from that frame. -> ([(frame, (2, 1, H, W) logits)], session)."""
+    from sam2cli.engine.session import TrackingSession
+    frames, masks = clip
+    s = TrackingSession(model, size=frames[0].shape[:2], num_frames=len(frames), tracker=tracker)
+    if policy is not None:
+        s.tracker.policy = policy.bind(model.cfg)
+    out = []
+    for t, img in enumerate(frames):
+        if t == 0:
+            s.add_mask(0, 1, masks[0, 0], image=img)
+            s.commit()
+        if t == 3:
+            s.add_mask(3, 2, masks[3, 1], image=img)
+            s.commit()
+        out.append((t, s.step(t, image=img).clone()))
+    if reverse_from is not None:
+        for t in range(reverse_from, -1, -1):
+            out.append((t, s.step(t, image=frames[t], reverse=True, obj_ids=[1]).clone()))
+    return out, s
+
+
+def test_reduced_policies_give_the_reference_masks_exactly(demo, clip):
+    """samurai without its motion prior and thresholds (alpha 0, every frame kept, positions by
+    distance) and dam4sam with 6 recent slots taken every frame and no anchors select what the
+    reference selects on a clip where the objects stay in sight: the same logits, bit for bit."""
+    ref, s = session_logits(demo, clip, "sam2")
+    assert all(float(o.obj_score) > 0 for obj in s.objects.values() for o in obj.recent.values())
+    for policy in (Samurai(alpha=0.0, mask_threshold=-1.0, obj_threshold=-1e9, kf_threshold=-1.0, positions="distance"),
+                   Dam4Sam(ram_size=6, every=1, drm_size=0)):
+        got, _ = session_logits(demo, clip, policy.name, policy=policy)
+        for (t, a), (u, b) in zip(ref, got):
+            assert t == u and torch.equal(a, b), (policy.name, t)
+
+
+@pytest.mark.parametrize("tracker", ["samurai", "dam4sam"])
+def test_two_objects_one_added_later_and_both_directions(demo, clip, tracker):
+    """Each object keeps its own state (object 2 from its own prompt on frame 3), both are tracked
+    well, and a reverse pass of object 1 from frame 7 starts a new state and tracks back."""
+    out, s = session_logits(demo, clip, tracker, reverse_from=7)
+    frames, masks = clip
+    a, b = s.objects[1].policy, s.objects[2].policy
+    assert a is not b and b.last == 7 and not b.reverse
+    assert a.reverse and a.last == 0  # object 1's state is now the reverse pass's
+    ious = []
+    for t, logits in out:
+        pred = (logits[:, 0] > 0).numpy()
+        for k in range(pred.shape[0]):
+            gt = masks[t, k]
+            ious.append((pred[k] & gt).sum() / max((pred[k] | gt).sum(), 1))
+    assert np.mean(ious) > 0.7, np.round(ious, 2)
+    if tracker == "samurai":
+        box = s.objects[2].policy.kf.box
+        ys, xs = np.nonzero(masks[7, 1])
+        side = demo.image_size // 4 / 96  # low-res mask pixels per frame pixel
+        assert abs((box[0] + box[2]) / 2 / side - xs.mean()) < 6 and abs((box[1] + box[3]) / 2 / side - ys.mean()) < 6

@@ -15,13 +15,14 @@ length of the video. Memory features are stored in bfloat16, as the reference st
 """
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from sam2cli.model.sam2 import PREV_MASK_CLAMP, ImageFeatures, Memory, SAM2Model, mask_to_logits
-from .heads import HeadOutput, mask_as_output, sam_heads
+from .heads import Choose, HeadOutput, mask_as_output, sam_heads
+from .policies import Policy
 from .postprocess import fill_holes
 
 MEMORY_DTYPE = torch.bfloat16
@@ -53,6 +54,7 @@ class ObjectTrack:
     waiting: Dict[int, Waiting] = field(default_factory=dict)   # prompted, memory not encoded yet
     clicks: Dict[int, Points] = field(default_factory=dict)     # the clicks/box given on a frame
     tracked: Dict[int, bool] = field(default_factory=dict)      # frame -> tracked in reverse?
+    policy: Any = None                                           # the tracker policy's state (engine/policies)
 
     def output(self, frame: int) -> Optional[FrameOut]:
         """The latest output on a frame: a waiting prompt result, else a stored one."""
@@ -67,12 +69,16 @@ class ObjectTrack:
 
 
 class Tracker:
-    """Per-frame tracking steps for one object at a time (batch size 1, like the reference)."""
+    """Per-frame tracking steps for one object at a time (batch size 1, like the reference).
 
-    def __init__(self, model: SAM2Model, *, fill_hole_area: int = 8):
+    `policy` (engine/policies, `make_policy(name)`) chooses the candidate mask and the memories of
+    tracked frames; None is the reference's rule (tracker=sam2), exactly."""
+
+    def __init__(self, model: SAM2Model, *, fill_hole_area: int = 8, policy: Optional[Policy] = None):
         self.model = model
         self.cfg = model.cfg
         self.fill_hole_area = fill_hole_area
+        self.policy = (policy if policy is not None else Policy()).bind(model.cfg)
 
     # ------------------------------------------------------------------ protocol
     def prompt(self, feats: ImageFeatures, obj: ObjectTrack, frame: int, *, points: Optional[Points] = None,
@@ -127,13 +133,16 @@ class Tracker:
     def track(self, feats: ImageFeatures, obj: ObjectTrack, frame: int, *, reverse: bool = False,
               num_frames: Optional[int] = None) -> FrameOut:
         """Segment the object on `frame` from its memories and remember the result; a
-        conditioning frame keeps its prompted output."""
+        conditioning frame keeps its prompted output. The policy chooses the candidate and the
+        memories here, and sees every frame's result."""
         out = obj.cond.get(frame)
         if out is None:
+            choose = self.policy.begin(obj, frame, reverse)
             out = self._segment(feats, obj, frame, with_memory=True, reverse=reverse, num_frames=num_frames,
-                                encode=True)
+                                encode=True, choose=choose)
             self.remember(obj, frame, out, cond=False)
         obj.tracked[frame] = reverse
+        self.policy.observe(obj, frame, out, reverse)
         return out
 
     def peek(self, feats: ImageFeatures, obj: ObjectTrack, frame: int) -> FrameOut:
@@ -169,13 +178,16 @@ class Tracker:
     # ------------------------------------------------------------------ memory selection
     def gather(self, obj: ObjectTrack, frame: int, reverse: bool, num_frames: Optional[int]):
         """The memories and object pointers the reference attends to on `frame`:
-        ([(frames ago, Memory)], [(distance, (1, C) pointer)], pointer distance scale)."""
+        ([(frames ago, Memory)], [(distance, (1, C) pointer)], pointer distance scale). On a
+        tracked frame the policy may choose the memories instead; the pointers stay these."""
         sign = -1 if reverse else 1
-        memories: List[Tuple[int, Memory]] = [(0, o.memory) for o in obj.cond.values()]
-        for ago in range(self.cfg.num_maskmem - 1, 0, -1):  # oldest first
-            o = obj.recent.get(frame - ago * sign)
-            if o is not None:
-                memories.append((ago, o.memory))
+        memories: Optional[List[Tuple[int, Memory]]] = self.policy.memories(obj, frame, reverse)
+        if memories is None:
+            memories = [(0, o.memory) for o in obj.cond.values()]
+            for ago in range(self.cfg.num_maskmem - 1, 0, -1):  # oldest first
+                o = obj.recent.get(frame - ago * sign)
+                if o is not None:
+                    memories.append((ago, o.memory))
         max_ptrs = min(num_frames, self.cfg.max_obj_ptrs) if num_frames else self.cfg.max_obj_ptrs
         ptrs = []
         for t, o in obj.cond.items():
@@ -202,7 +214,7 @@ class Tracker:
     def _segment(self, feats: ImageFeatures, obj: ObjectTrack, frame: int, *, with_memory: bool,
                  points: Optional[Points] = None, mask: Optional[torch.Tensor] = None, reverse: bool = False,
                  num_frames: Optional[int] = None, prev_logits: Optional[torch.Tensor] = None,
-                 encode: bool = False) -> FrameOut:
+                 encode: bool = False, choose: Optional[Choose] = None) -> FrameOut:
         """One object on one frame, from its prompts and/or its memory; `encode` also encodes its
         memory. Without memory (a first prompt) the decoder gives 3 candidates for a single click
         and keeps the best."""
@@ -219,7 +231,8 @@ class Tracker:
             multimask = (not with_memory or self.cfg.multimask_output_for_tracking) and \
                 self.cfg.multimask_min_pt_num <= n_pts <= self.cfg.multimask_max_pt_num
             coords, labels = points if points is not None else (None, None)
-            heads: HeadOutput = sam_heads(m, pix, feats.high_res, coords, labels, prev_logits, multimask)
+            heads: HeadOutput = sam_heads(m, pix, feats.high_res, coords, labels, prev_logits, multimask,
+                                          choose=choose)
             high = heads.high_res(m.image_size)
         memory = self._encode(feats, high, heads.obj_score, points is not None) if encode else None
         return FrameOut(fill_holes(heads.logits, self.fill_hole_area), heads.obj_ptr, heads.obj_score, memory)
