@@ -23,6 +23,8 @@ from sam2cli.engine.loader import load_model
 IMAGE_IOU, IMAGE_LOGITS, IMAGE_SCORES, IMAGE_IOU_HALF = 0.999, 1e-3, 2e-3, 0.98
 EVERYTHING_IOU = 0.99
 VIDEO_IOU = 0.995
+OBJ_HEAD = "sam_mask_decoder.pred_obj_score_head."  # the object-score MLP, official key names
+OBJ_LIFT = 20.0
 QUICK_SIZE = 128  # --quick: 2.1 tiny at 128 px (8x8 tokens at the top of Hiera)
 
 
@@ -36,26 +38,39 @@ class Context:
         self._ckpts: Dict[tuple, Path] = {}
         self._models: Dict[tuple, object] = {}
 
-    def ckpt(self, name: str, seed: int = 0, noise: float = 0.02) -> Path:
-        key = (name, seed, noise)
+    def ckpt(self, name: str, seed: int = 0, noise: float = 0.02, seen: bool = False) -> Path:
+        """A random-weight official-format checkpoint; `seen` lifts the object-score head's last
+        bias by OBJ_LIFT, so that the model sees the object (random heads often call every object
+        absent, and then every tracked mask is the no-object logit: equal, and proving nothing)."""
+        key = (name, seed, noise, seen)
         if key not in self._ckpts:
-            path = self.tmp / f"{name}_s{seed}_n{noise}.pt"
-            self.log(f"building a random-weight {name} checkpoint (official format)")
-            self._ckpts[key] = _random_checkpoint()(name, path, seed=seed, noise=noise)
+            path = self.tmp / f"{name}_s{seed}_n{noise}{'_seen' if seen else ''}.pt"
+            if seen:
+                sd = torch.load(self.ckpt(name, seed, noise), map_location="cpu", weights_only=True)
+                last = max(k for k in sd["model"] if k.startswith(OBJ_HEAD) and k.endswith(".bias"))
+                sd["model"][last] += OBJ_LIFT
+                torch.save(sd, path)
+                self._ckpts[key] = path
+            else:
+                self.log(f"building a random-weight {name} checkpoint (official format)")
+                self._ckpts[key] = _random_checkpoint()(name, path, seed=seed, noise=noise)
         return self._ckpts[key]
 
     def nontrivial_ckpt(self, name: str, probe, noise: float = 0.02) -> Path:
-        """The first of seeds 0-3 on which probe(context, our model) is True: random weights can
-        make every mask empty (or full), and equal empty masks would prove nothing."""
+        """The first of seeds 0-3, as built and then with the object seen, on which
+        probe(context, our model) is True: random weights can make every mask empty (or full),
+        and equal empty masks would prove nothing. Raises when none is."""
         key = ("nontrivial", name, probe.__name__, noise)
         if key not in self._ckpts:
-            for seed in range(4):
-                ck = self.ckpt(name, seed=seed, noise=noise)
-                with torch.inference_mode():
-                    if probe(self, self.ours(ck)):
-                        break
-                self.log(f"{name} seed {seed}: trivial masks in {probe.__name__}, trying the next seed")
-            self._ckpts[key] = ck
+            for seen in (False, True):
+                for seed in range(4):
+                    ck = self.ckpt(name, seed=seed, noise=noise, seen=seen)
+                    with torch.inference_mode():
+                        if probe(self, self.ours(ck)):
+                            self._ckpts[key] = ck
+                            return ck
+                    self.log(f"{ck.name}: trivial masks in {probe.__name__}, trying the next checkpoint")
+            raise AssertionError(f"no random {name} checkpoint gives a non-trivial mask in {probe.__name__}")
         return self._ckpts[key]
 
     def ours(self, ckpt: Path):

@@ -14,9 +14,7 @@ import torch  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory):
     """A random-weight SAM 2.1 tiny checkpoint in the official format, every tensor perturbed.
-
-    Built from our own model (no reference needed); for fast CLI/engine tests run it at imgsz=256.
-    """
+    For fast CLI/engine tests run it at imgsz=256."""
     from sam2cli.model.registry import get_config
     from sam2cli.model.sam2 import SAM2Model
 

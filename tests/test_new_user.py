@@ -215,7 +215,7 @@ def test_annotate_and_predict_on_an_empty_folder_both_exit_1(tmp_path, monkeypat
     (tmp_path / "boxes").mkdir()
     rc = run(["annotate", f"data={empty}", f"det_labels={tmp_path / 'boxes'}"], tmp_path, monkeypatch)
     err = capsys.readouterr().err.strip()
-    assert rc == 1 and f"no images found in {empty}" in err.replace("\n", ""), err
+    assert rc == 1 and f"no images or videos found in {empty}" in err.replace("\n", ""), err
     assert len(err.splitlines()) == 1 and "labels" not in err
     assert not (tmp_path / "ds" / "labels").exists()
     rc = run(["predict", f"model={DEMO}", f"source={empty}"], tmp_path, monkeypatch)
@@ -322,8 +322,8 @@ def test_jsonl_is_per_image_and_predictions_json_per_mask_as_the_readme_says(tmp
 def test_interrupted_track_keeps_the_tracked_frames(short_clip, tmp_path, monkeypatch, capsys):
     """As predict: Ctrl-C or SIGTERM mid-way commits the frames tracked so far, in frame order,
     overlay included, and says where; exit 130."""
-    from sam2cli.engine.video_predictor import SAM2VideoPredictor
-    real, calls = SAM2VideoPredictor.step, []
+    from sam2cli.engine.session import TrackingSession
+    real, calls = TrackingSession.step, []
 
     def interrupted_on_fourth(self, *a, **k):
         calls.append(1)
@@ -331,7 +331,7 @@ def test_interrupted_track_keeps_the_tracked_frames(short_clip, tmp_path, monkey
             raise KeyboardInterrupt
         return real(self, *a, **k)
 
-    monkeypatch.setattr(SAM2VideoPredictor, "step", interrupted_on_fourth)
+    monkeypatch.setattr(TrackingSession, "step", interrupted_on_fourth)
     rc = run(["track", f"model={DEMO}", f"source={short_clip}", "points=[[58,100]]", "labels=[1]", "frame=6",
               "imgsz=128", "direction=both", "save_json=True"], tmp_path, monkeypatch)
     err = capsys.readouterr().err

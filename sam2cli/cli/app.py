@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from sam2cli import __version__
 from sam2cli.errors import SAM2Error, UsageError
-from .args import command_options, format_defaults, resolve
+from .args import command_options, format_defaults
 
 console = Console(stderr=True, soft_wrap=True)  # logs, progress and summaries: stdout stays clean for pipes
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}

@@ -119,17 +119,6 @@ class ModelOptions:
 
 
 @dataclass(frozen=True)
-class PromptOptions:
-    """Prompts given on the command line, in pixels (README, prompt nesting); masks is a path."""
-    points: Any = None
-    labels: Any = None
-    bboxes: Any = None
-    masks: Optional[str] = None
-    frame: int = 0                    # track: the frame they are on
-    obj_ids: Any = None               # track: their object ids
-
-
-@dataclass(frozen=True)
 class VideoOptions:
     """How a tracking session runs (the video predictors, `sam2 track`, the app)."""
     net: ModelOptions = field(default_factory=ModelOptions)
@@ -138,6 +127,17 @@ class VideoOptions:
     non_overlap: bool = False
     tracker: str = "sam2"             # sam2 (the reference), samurai or dam4sam
     fill_hole_area: int = 8           # the reference's hole filling, in low-res mask pixels
+
+
+@dataclass(frozen=True)
+class PromptOptions:
+    """Prompts given on the command line, in pixels (README, prompt nesting); masks is a path."""
+    points: Any = None
+    labels: Any = None
+    bboxes: Any = None
+    masks: Optional[str] = None
+    frame: int = 0                    # track: the frame they are on
+    obj_ids: Any = None               # track: their object ids
 
 
 @dataclass(frozen=True)

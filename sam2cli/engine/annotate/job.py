@@ -218,7 +218,7 @@ def run_annotate(opts: AnnotateOptions, console: Console, detector: Any = None, 
     videos, images = list_media(data)
     if not images and not videos:  # as predict on the same folder: a runtime error, before any detector or folder
         raise SAM2Error(f"no images or videos found in {data} (hidden files are skipped); "
-                        "give the folder of images to annotate")
+                        "give a folder of images, videos or frame folders to annotate")
     given, detector = detector, detector or build_detector(det)
     rc = 0
     if images:
