@@ -112,6 +112,9 @@ def main(argv):
             out["mask_png_bytes"] = png_size(app)
             print(json.dumps(out), file=sys.stderr)
             app_s, track_s = [], []
+            page.keyboard.press("Control+Shift+z")  # the loop ends on an undo: redo the last click
+            clicked(clicks + 1)
+            base = clicks + 1
             if rounds:
                 prompts = tmp / "bench_prompts.json"
                 doc = json.loads((app.app.store.dir / "session.json").read_text())["document"]["prompts"]
@@ -119,9 +122,9 @@ def main(argv):
             for r in range(rounds):
                 if r:  # clear and undo: the same prompts, the object to track again
                     page.keyboard.press("Escape")
-                    clicked(clicks + 2 * r - 1)
+                    clicked(base + 2 * r - 1)
                     page.keyboard.press("Control+z")
-                    clicked(clicks + 2 * r)
+                    clicked(base + 2 * r)
                 page.evaluate("() => { window.sam2app.lastTrack = null; }")
                 t0 = time.perf_counter()
                 page.click("#track")
