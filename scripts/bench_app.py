@@ -71,13 +71,14 @@ def main(argv):
     from sam2cli.engine.options import AppOptions
     kv = dict(a.split("=", 1) for a in argv)
     clicks = int(kv.pop("clicks", 20))
-    rounds = int(kv.pop("track_rounds", 2))  # Track in the app and sam2 track, alternated; 0: no tracking
+    rounds = int(kv.pop("track_rounds", 1))  # Track in the app, then sam2 track; 0: none (rounds > 1 stall: open)
     model = kv.pop("model", "sam2_demo.pt")
     imgsz = kv.pop("imgsz", None)
+    follow = kv.pop("follow", "1") != "0"  # 0: Track without showing each frame as it arrives
     tmp = Path(tempfile.mkdtemp(prefix="bench_app_"))
     args = [f"model={model}", f"source={SAMPLE}", f"project={tmp}", "port=0"] + ([f"imgsz={imgsz}"] if imgsz else [])
     app = serve(options_from(AppOptions, resolve(args, load_defaults())))
-    out = {"model": model, "imgsz": imgsz or "model's own"}
+    out = {"model": model, "imgsz": imgsz or "model's own", "follow": follow}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -125,6 +126,8 @@ def main(argv):
                     clicked(base + 2 * r - 1)
                     page.keyboard.press("Control+z")
                     clicked(base + 2 * r)
+                if not follow:
+                    page.uncheck("#follow")
                 page.evaluate("() => { window.sam2app.lastTrack = null; }")
                 t0 = time.perf_counter()
                 page.click("#track")
