@@ -113,10 +113,13 @@ def main(argv):
             out["mask_png_bytes"] = png_size(app)
             print(json.dumps(out), file=sys.stderr)
             app_s, track_s = [], []
-            page.keyboard.press("Control+Shift+z")  # the loop ends on an undo: redo the last click
-            clicked(clicks + 1)
-            base = clicks + 1
             if rounds:
+                if clicks % 2 == 0:  # the loop ended on an undo: redo its last click, to have a prompt
+                    page.keyboard.press("Control+Shift+z")
+                    clicked(clicks + 1)
+                base = page.evaluate("() => window.sam2app.latencies.length")
+                if not follow:
+                    page.uncheck("#follow")
                 prompts = tmp / "bench_prompts.json"
                 doc = json.loads((app.app.store.dir / "session.json").read_text())["document"]["prompts"]
                 prompts.write_text(json.dumps([{k: e[k] for k in ("frame", "obj_id", "points", "labels")} for e in doc]))
@@ -127,8 +130,6 @@ def main(argv):
                     page.wait_for_function(f"window.sam2app.obj === {r + 1}")
                     click(*doc[0]["points"][0])
                     clicked(base + r)
-                if not follow:
-                    page.uncheck("#follow")
                 page.evaluate("() => { window.sam2app.lastTrack = null; }")
                 t0 = time.perf_counter()
                 page.click("#track")
