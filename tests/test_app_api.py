@@ -172,3 +172,28 @@ def test_bad_sources_are_one_line_usage_errors(tmp_path, capsys):
     assert main(["app", "model=sam2_demo.pt", f"source={tmp_path / 'missing.mp4'}", "port=0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "live stream" in err[0] and "not found" in err[1]
+
+
+def test_accepted_connections_send_without_nagle_delay():
+    """The page sends many small requests on one kept-alive connection: each answer must go out
+    at once (TCP_NODELAY), not after the browser's delayed ACK (~40 ms a request, measured)."""
+    import asyncio
+    import socket
+    from sam2cli.engine.app import bind
+
+    async def accepted_nodelay():
+        got = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                got.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+        server = await asyncio.get_running_loop().create_server(Probe, sock=bind("127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(got, 30)
+        finally:
+            writer.close()
+            server.close()
+    assert asyncio.run(accepted_nodelay()) != 0
