@@ -166,6 +166,10 @@ def test_video_track_correct_export_equal_sam2_track(tmp_path, browser):
         done = track_and_wait(page)
         assert done["cancelled"] is False and done["objects"] == [1, 2]
         assert sorted(page.js("window.sam2app.trackedFrames")) == list(range(48))  # every frame arrived
+        # Follow (on by default) shows fewer frames than arrive, but ends on the last one tracked,
+        # with the progress at its end
+        page.wait("window.sam2app.data.frame === window.sam2app.trackedFrames.at(-1)")
+        assert page.js("document.getElementById('fps').textContent").startswith(f"{done['done']} / {done['total']} frames")
         page.goto(24)
         assert set(page.masks()) == {1, 2}
         page.page.screenshot(path=str(shots(tmp_path) / "app_video.png"))

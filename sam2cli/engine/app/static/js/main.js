@@ -40,9 +40,11 @@ function colors() {
 function showFrame(data) {
   S.data = data;
   const onSeeds = S.seeds && S.seeds.frame === S.frame;
-  view.setPrompts(onSeeds ? {} : data.prompts);
-  view.setSeeds(onSeeds ? S.seeds.items : null, S.keep);
-  view.setMasks(data.masks, colors(), S.obj);
+  view.batch(() => {
+    view.setPrompts(onSeeds ? {} : data.prompts);
+    view.setSeeds(onSeeds ? S.seeds.items : null, S.keep);
+    view.setMasks(data.masks, colors(), S.obj);
+  });
   S.drawn = performance.now();
   updateHistory();
 }
@@ -74,10 +76,14 @@ async function goto(f, masks = null) {
     const [img, data] = await Promise.all([loadImage(f), api.frame(f)]);
     if (mine !== want) return;
     S.image = img;
-    view.setImage(img, data.hw[1], data.hw[0]);
-    showFrame(masks ? { ...data, masks } : data);
-    if (!S.tracking) api.view(f).catch(() => {});
-    if (f + 1 < n) new Image().src = api.imageUrl(f + 1);
+    view.batch(() => {
+      view.setImage(img, data.hw[1], data.hw[0]);
+      showFrame(masks ? { ...data, masks } : data);
+    });
+    if (!S.tracking) {
+      api.view(f).catch(() => {});
+      if (f + 1 < n) new Image().src = api.imageUrl(f + 1);
+    }
   } catch (e) { status(e.message, true); }
 }
 
@@ -182,6 +188,7 @@ async function everything() {
 
 async function track() {
   await serial(async () => {
+    S.trackSent = performance.now();
     const r = await api.track($("backward").checked);
     if (!r.started) { status("nothing to track: every object is up to date"); return; }
     S.tracking = true; S.trackedFrames = [];
@@ -195,16 +202,48 @@ function setProgress(done, total, fps) {
   $("fps").textContent = total ? `${done} / ${total} frames, ${fps.toFixed(1)} fps` : "";
 }
 
+// "Follow" shows the newest tracked frame, one at a time and at most 1000 / S.followMs a second,
+// and the progress bar moves at most 1000 / PROGRESS_MS times a second: the page never falls
+// behind the tracker, and what the browser draws takes CPU from tracking where they share the
+// machine. On 2 cores, 8 frames shown a second slowed Track by ~35%, 2 a second by a few percent
+// (scripts/bench_app.py follow_ms=...), so machines with few cores get 2. Every frame still
+// arrives (trackedFrames) and is on the server when Track ends.
+S.followMs = navigator.hardwareConcurrency > 4 ? 125 : 500;
+const PROGRESS_MS = 200;
+const follow = { next: null, latest: null, running: false, last: 0, progressed: 0 };
+
+async function followLoop() {
+  follow.running = true;
+  while (follow.next) {
+    const wait = follow.last + S.followMs - performance.now();
+    if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
+    const ev = follow.next;
+    if (!ev) break;  // tracking ended meanwhile: track_done shows the last frame
+    follow.next = null; follow.last = performance.now();
+    await goto(ev.frame, ev.masks);
+  }
+  follow.running = false;
+}
+
 function onEvent(ev) {
   if (ev.type === "tracked") {
     S.tracking = true;
     S.trackedFrames.push(ev.frame);
-    setProgress(ev.done, ev.total, ev.fps);
-    if ($("follow").checked) goto(ev.frame, ev.masks);
+    follow.latest = ev;
+    const now = performance.now();
+    if (now - follow.progressed >= PROGRESS_MS || ev.done === ev.total) {
+      follow.progressed = now;
+      setProgress(ev.done, ev.total, ev.fps);
+    }
+    if ($("follow").checked) { follow.next = ev; if (!follow.running) followLoop(); }
     else if (ev.frame === S.frame && S.data) showFrame({ ...S.data, masks: ev.masks });
   } else if (ev.type === "track_done") {
+    const last = follow.next, latest = follow.latest;
+    follow.next = null; follow.latest = null;
+    if (last) S.frame = last.frame;
+    if (latest) setProgress(latest.done, latest.total, latest.fps);
     S.tracking = false;
-    S.lastTrack = ev;
+    S.lastTrack = { ...ev, ms: S.trackSent ? performance.now() - S.trackSent : null };
     if (ev.objects_state) refreshObjects(ev.objects_state);
     status(ev.error ? `tracking failed: ${ev.error}` : (ev.cancelled ? `cancelled after ${ev.done} frame(s); the frames done are kept` : `tracked ${ev.done} frame(s)`), !!ev.error);
     updateTrackInfo();

@@ -98,7 +98,16 @@ export class View {
 
   setPrompts(prompts) { this.prompts = prompts || {}; this.draw(); }
 
+  // Run fn (several set* calls) and draw once at the end: a frame shown is one redraw, not five.
+  batch(fn) {
+    this.holds = (this.holds || 0) + 1;
+    try { fn(); } finally { this.holds--; }
+    if (!this.holds && this.held) this.draw();
+  }
+
   draw() {
+    if (this.holds) { this.held = true; return; }
+    this.held = false;
     const g = this.ctx;
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.fillStyle = "#15171a"; g.fillRect(0, 0, this.c.width, this.c.height);
