@@ -190,7 +190,7 @@ def test_accepted_connections_send_without_nagle_delay():
                 transport.close()
         server = await asyncio.get_running_loop().create_server(Probe, sock=bind("127.0.0.1", 0))
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             return await asyncio.wait_for(got, 30)
         finally:

@@ -231,7 +231,7 @@ function onEvent(ev) {
     S.trackedFrames.push(ev.frame);
     follow.latest = ev;
     const now = performance.now();
-    if (now - follow.progressed >= PROGRESS_MS || ev.done === ev.total) {
+    if (now - follow.progressed >= PROGRESS_MS) {  // track_done shows the last one
       follow.progressed = now;
       setProgress(ev.done, ev.total, ev.fps);
     }
