@@ -8,7 +8,7 @@ Starts the app in-process on a free port, drives Debian's chromium with Playwrig
 as a user), and prints one JSON line: click latency (median, p95, ms from the click to the mask
 drawn, and to the next paint) after the frame is embedded, the mask payload size, and seconds
 per frame of Track in the app against the same propagation through `sam2 track` (TrackingSession
-via run_track, outputs off) on the same clip and prompts.
+via run_track, outputs off, in a process of its own) on the same clip and prompts.
 """
 
 import json
@@ -61,10 +61,43 @@ def sam2_track_s(model, imgsz, prompts: Path) -> float:
     return time.perf_counter() - t1 - (t1 - t0)
 
 
+def track_child(argv) -> int:
+    """`sam2 track` in a process of its own, as a user runs it: one warm-up run, then one timed
+    run (seconds, on stdout) per line read from stdin. In the app's process it would have a
+    second OpenMP thread team beside the app worker's, which slows both (engine/app/__init__.py)."""
+    kv = dict(a.split("=", 1) for a in argv)
+    model, imgsz, prompts = kv["model"], kv.get("imgsz") or None, Path(kv["prompts"])
+    sam2_track_s(model, imgsz, prompts)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(sam2_track_s(model, imgsz, prompts), flush=True)
+    return 0
+
+
+class TrackProcess:
+    def __init__(self, model, imgsz, prompts: Path):
+        import subprocess
+        args = [sys.executable, __file__, "_track", f"model={model}", f"prompts={prompts}"] + ([f"imgsz={imgsz}"] if imgsz else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the sam2 track process did not start")
+
+    def seconds(self) -> float:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 def main(argv):
     if argv[:1] == ["sample"]:
         print(make_sample())
         return 0
+    if argv[:1] == ["_track"]:
+        return track_child(argv[1:])
     from playwright.sync_api import sync_playwright
     from sam2cli.cli.args import load_defaults, options_from, resolve
     from sam2cli.engine.app import serve
@@ -126,6 +159,7 @@ def main(argv):
                 prompts = tmp / "bench_prompts.json"
                 doc = json.loads((app.app.store.dir / "session.json").read_text())["document"]["prompts"]
                 prompts.write_text(json.dumps([{k: e[k] for k in ("frame", "obj_id", "points", "labels")} for e in doc]))
+                tracker = TrackProcess(model, imgsz, prompts)
             for r in range(rounds):
                 if r:  # a new object with the same click: the app re-tracks only what changed, so
                     # undoing back to the tracked prompts would leave nothing to track
@@ -139,7 +173,9 @@ def main(argv):
                                        polling=250, timeout=3_600_000)  # not every animation frame: less CPU
                 done = page.evaluate("() => window.sam2app.lastTrack")
                 app_s.append(done["ms"] / 1000 / done["done"])
-                track_s.append(sam2_track_s(model, imgsz, prompts) / 48)
+                track_s.append(tracker.seconds() / 48)
+            if rounds:
+                tracker.close()
             browser.close()
     finally:
         app.stop()

@@ -197,3 +197,31 @@ def test_accepted_connections_send_without_nagle_delay():
             writer.close()
             server.close()
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def test_only_the_worker_thread_runs_the_model(tmp_path, monkeypatch):
+    """The model is loaded and run on the app's worker thread alone: a second thread running
+    torch ops keeps a second OpenMP team alive, which made every tracked frame ~13% slower on
+    2 cores (scripts/bench_app.py: Track 1.23x `sam2 track` with the model loaded on the main
+    thread, 1.02x without)."""
+    import threading
+    import sam2cli.engine.loader as loader
+    threads = []
+    real = loader.load_model
+
+    def load_model(*a, **kw):
+        model, *rest = real(*a, **kw)
+        threads.append(threading.current_thread())
+        model.register_forward_pre_hook(lambda *_: threads.append(threading.current_thread()))
+        for m in model.children():
+            m.register_forward_pre_hook(lambda *_: threads.append(threading.current_thread()))
+        return (model, *rest)
+    monkeypatch.setattr(loader, "load_model", load_model)
+    scene_images(tmp_path / "imgs", 1)
+    with served(f"source={tmp_path / 'imgs'}", f"project={tmp_path / 'runs'}") as app:
+        c = client(app)
+        oid = c.post("/api/objects", json={"name": "a"}).json()["obj_id"]
+        r = c.post("/api/prompt", json={"op": "point", "frame": 0, "obj_id": oid, "x": 60, "y": 50, "label": 1})
+        assert r.status_code == 200 and r.json()["masks"], r.text
+        worker = app.app.worker._thread
+    assert len(threads) > 2 and set(threads) == {worker}, {t.name for t in threads}

@@ -45,11 +45,13 @@ def _hex(oid: int) -> str:
 class AppServer:
     """The app's state and routes: `self.asgi` is the Starlette application."""
 
-    def __init__(self, engine, store, identity: Dict[str, Any], frames, track_args: Dict[str, Any]):
+    def __init__(self, engine, store, identity: Dict[str, Any], frames, track_args: Dict[str, Any],
+                 worker: Worker):
+        """`worker`: the started thread that built `engine` (the one that runs the model)."""
         self.engine, self.store, self.identity, self.frames = engine, store, identity, frames
         self.doc = engine.doc
         self.lock = threading.RLock()
-        self.worker = Worker().start()
+        self.worker = worker
         self.hub = Hub()
         self.exporter = Exporter(engine, store.dir, track_args)
         api = [("GET", "/api/info", self.info), ("GET", "/api/frame/{frame:int}", self.frame),
