@@ -7,6 +7,8 @@ For each tracker: J&F, J and F (mean, recall, decay), lost objects (mean J over 
 of an object's scored frames under 0.5) and seconds per frame against sam2's, as a markdown table
 on stdout; `--out` also keeps every object's J per frame. `--set samurai.alpha=0.5` overrides a
 hyperparameter of cfg/trackers/<name>.yaml for this run (tuning: on the tuning split only).
+`--count-anchors` counts dam4sam's anchor test (frames checked, reliable, revealing a look-alike,
+anchors added). `--trackers oracle_choice,oracle_memory` measure ceilings with the ground truth (class Oracle).
 `--videos lookalike,twin` keeps the videos whose name starts with one of these.
 
 `--analyze SEED` instead tracks with the reference's rule and looks at the decoder's 3 candidates
@@ -130,6 +132,106 @@ def analyze(model, videos, seed: int, size) -> dict:
             "an_alternative_covers_lookalike": float(np.mean(alt_cov)) if look else None, "rows": rows}
 
 
+class Oracle(policies.base.PassPolicy):
+    """A ceiling, not a tracker: on every tracked frame it picks the candidate whose true IoU with
+    the ground truth is highest (`choice`), and with `memory` it also keeps in memory only frames
+    whose chosen mask has true IoU >= 0.5 (or object and truth both absent), the last 6 of them.
+    What any policy that only chooses among the 3 candidates and among memories could reach."""
+    name = "oracle"
+    video = None    # the VosVideo being tracked (set per video)
+    truth: dict = {}
+
+    def __init__(self, memory: bool = False):
+        self.memory = memory
+
+    def fresh(self, obj, last, reverse):
+        st = policies.base.PassState(last, reverse)
+        st.good = [e for e in reversed(self.history(obj, last, reverse, self.cfg.num_maskmem - 1))]
+        st.ok = True
+        return st
+
+    @classmethod
+    def gt(cls, oid: int, t: int):
+        v = cls.video
+        if t not in cls.truth:
+            k = v.annotated.index(t) if t in v.annotated else None
+            cls.truth[t] = v.read_truth(k) if k is not None else None
+        got = cls.truth[t]
+        return None if got is None else got.get(oid, np.zeros(v.size, bool))
+
+    def begin(self, obj, frame, reverse):
+        import torch
+        import torch.nn.functional as F
+        from sam2cli.engine.metrics import iou
+        st = self.state(obj, frame, reverse)
+
+        def choose(logits, ious, obj_score):
+            best = ious.argmax(-1)
+            gt = self.gt(obj.obj_id, frame)
+            st.ok = True
+            if gt is None:
+                return best
+            if not gt.any():
+                st.ok = float(obj_score.reshape(-1)[0]) <= 0
+                return best
+            cand = (F.interpolate(logits[:1].float(), size=gt.shape, mode="bilinear", align_corners=False)[0] > 0).cpu().numpy()
+            true = [iou(c, gt) for c in cand]
+            k = int(np.argmax(true))
+            st.ok = true[k] >= 0.5 and float(obj_score.reshape(-1)[0]) > 0
+            return torch.full_like(best, k)
+        return choose
+
+    def observe(self, obj, frame, out, reverse):
+        if obj.cond.get(frame) is out:
+            obj.policy = self.fresh(obj, frame, reverse)
+            return
+        st = self.active(obj, frame, reverse)
+        if st is None:
+            return
+        if st.ok or not self.memory:
+            st.good = (st.good + [(frame, out)])[-(self.cfg.num_maskmem - 1):]
+        st.last, st.now = frame, None
+
+    def memories(self, obj, frame, reverse):
+        st = self.active(obj, frame, reverse)
+        if st is None or not self.memory:
+            return None
+        kept = st.good
+        return self.cond_memories(obj) + [(min(abs(frame - t), len(kept)), o.memory) for t, o in kept]
+
+
+class CountedDam4Sam(policies.Dam4Sam):
+    """tracker=dam4sam, counting its anchor test: present frames checked, reliable ones (predicted
+    IoU >= iou_threshold), ones where an alternative reveals a look-alike, anchors added."""
+    counts = {"checked": 0, "reliable": 0, "reveals": 0, "anchors": 0}
+
+    def anchor(self, st, frame, area):
+        added = super().anchor(st, frame, area)
+        c = CountedDam4Sam.counts
+        c["checked"] += 1
+        if st.cand is not None:
+            boxes, chosen, iou = st.cand
+            c["reliable"] += iou >= self.iou_threshold
+            c["reveals"] += policies.dam4sam.reveals_distractor(boxes, chosen, self.box_ratio)
+        c["anchors"] += added
+        return added
+
+
+def oracle_run(model, videos, memory: bool) -> dict:
+    from functools import partial
+    policies.POLICIES["oracle"] = partial(Oracle, memory=memory)
+    objs, frames, t0 = [], 0, time.perf_counter()
+    for v in videos:
+        Oracle.video, Oracle.truth = v, {}
+        r = evaluate_videos(model, [v], tracker="oracle")
+        objs += r["objects"]
+        frames += r["frames"]
+    g = global_stats(objs)
+    return {"tracker": "oracle, choice and memory" if memory else "oracle, choice", **g,
+            "lost": int(sum(lost(o.J) for o in objs)), "objects": len(objs), "frames": frames,
+            "s_per_frame": (time.perf_counter() - t0) / max(frames, 1)}
+
+
 def table(rows) -> str:
     base = next((r for r in rows if r["tracker"] == "sam2"), rows[0])
     head = ("| tracker | J&F | J mean / recall / decay | F mean / recall / decay | lost objects | s / frame |\n"
@@ -154,6 +256,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="write every number (and J per frame) as json")
     ap.add_argument("--analyze", type=int, metavar="SEED", help="look at the candidates instead (a hard split's seed)")
     ap.add_argument("--size", type=int, default=128, help="--analyze: the split's frame size (default 128)")
+    ap.add_argument("--count-anchors", action="store_true", help="count dam4sam's anchor triggers")
     args = ap.parse_args(argv)
     with_overrides(parse_sets(args.set))
     model, _ = load_model(args.model, args.device)
@@ -167,12 +270,17 @@ def main(argv=None) -> int:
         if args.out:
             args.out.write_text(json.dumps(res, indent=1))
         return 0
+    if args.count_anchors:
+        policies.POLICIES["dam4sam"] = CountedDam4Sam
     rows = []
     for name in [t.strip() for t in args.trackers.split(",") if t.strip()]:
-        rows.append(run(model, videos, name))
+        rows.append(oracle_run(model, videos, name == "oracle_memory") if name.startswith("oracle")
+                    else run(model, videos, name))
         print(f"{name}: J&F {rows[-1]['J&F-Mean']:.4f}, lost {rows[-1]['lost']}/{rows[-1]['objects']}, "
               f"{rows[-1]['s_per_frame']:.2f} s/frame", file=sys.stderr, flush=True)
     print(table(rows))
+    if args.count_anchors:
+        print(f"dam4sam's anchor test: {CountedDam4Sam.counts}")
     if args.out:
         args.out.write_text(json.dumps({"data": args.data, "model": args.model, "sets": args.set or [],
                                         "results": rows}, indent=1))
