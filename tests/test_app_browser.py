@@ -85,6 +85,9 @@ def test_images_click_is_sam2_predicts_mask_and_undo_restores_it(tmp_path, brows
         page.page.screenshot(path=str(shots(tmp_path) / "app_images.png"))
         page.key("Escape", wait_clicks=True)  # clears object 2's box on this image
         assert set(page.masks()) == {1}
+        page.page.locator("#objects .del").nth(1).click()  # object 2's delete button in the list
+        page.wait("window.sam2app.info.objects.length === 1")
+        assert page.js("window.sam2app.info.objects.map((o) => o.id)") == [1] and set(page.masks()) == {1}
         assert page.errors == [] and page.js("window.sam2app.errors") == []
 
 

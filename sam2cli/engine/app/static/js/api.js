@@ -24,7 +24,7 @@ export const api = {
   prompt: (body) => call("POST", "/api/prompt", body),
   addObject: (body = {}) => call("POST", "/api/objects", body),
   updateObject: (id, body) => call("PATCH", `/api/objects/${id}`, body),
-  deleteObject: (id) => call("DELETE", `/api/objects/${id}`),
+  deleteObject: (id) => call("DELETE", `/api/objects/${id}`, {}),  // a JSON body, as every change needs
   view: (frame) => call("POST", "/api/view", { frame }),
   everything: (frame) => call("POST", "/api/everything", { frame }),
   seeds: (keep, cls) => call("POST", "/api/seeds", cls ? { keep, class: cls } : { keep }),
