@@ -161,8 +161,11 @@ def main(argv):
                 prompts.write_text(json.dumps([{k: e[k] for k in ("frame", "obj_id", "points", "labels")} for e in doc]))
                 tracker = TrackProcess(model, imgsz, prompts)
             for r in range(rounds):
-                if r:  # a new object with the same click: the app re-tracks only what changed, so
-                    # undoing back to the tracked prompts would leave nothing to track
+                if r:  # the tracked object deleted, a new one with the same click: the app re-tracks
+                    # only what changed, so undoing back to the tracked prompts would leave nothing
+                    # to track; one object each round, as in `sam2 track`
+                    page.click("#objects .del")
+                    page.wait_for_function("window.sam2app.info.objects.length === 0")
                     page.keyboard.press("n")
                     page.wait_for_function(f"window.sam2app.obj === {r + 1}")
                     click(*doc[0]["points"][0])
