@@ -166,6 +166,8 @@ def main(argv):
                     # to track; one object each round, as in `sam2 track`
                     page.click("#objects .del")
                     page.wait_for_function("window.sam2app.info.objects.length === 0")
+                    page.keyboard.press("Home")  # follow left the view on the last frame
+                    page.wait_for_function(f"window.sam2app.frame === {doc[0]['frame']} && window.sam2app.data.frame === {doc[0]['frame']}")
                     page.keyboard.press("n")
                     page.wait_for_function(f"window.sam2app.obj === {r + 1}")
                     click(*doc[0]["points"][0])
@@ -175,6 +177,8 @@ def main(argv):
                 page.wait_for_function("window.sam2app.lastTrack !== null && !window.sam2app.tracking",
                                        polling=250, timeout=3_600_000)  # not every animation frame: less CPU
                 done = page.evaluate("() => window.sam2app.lastTrack")
+                if done["done"] != 48:
+                    raise RuntimeError(f"the app tracked {done['done']} frames, not the clip's 48")
                 app_s.append(done["ms"] / 1000 / done["done"])
                 track_s.append(tracker.seconds() / 48)
             if rounds:
