@@ -201,9 +201,9 @@ def test_accepted_connections_send_without_nagle_delay():
 
 def test_only_the_worker_thread_runs_the_model(tmp_path, monkeypatch):
     """The model is loaded and run on the app's worker thread alone: a second thread running
-    torch ops keeps a second OpenMP team alive, which made every tracked frame ~13% slower on
-    2 cores (scripts/bench_app.py: Track 1.23x `sam2 track` with the model loaded on the main
-    thread, 1.02x without)."""
+    torch ops keeps a second OpenMP team alive, which made every tracked frame ~30% slower on
+    2 cores (0.0998 against 0.0765 s; scripts/bench_app.py follow=0: Track 1.23x `sam2 track`
+    with the model loaded on the main thread, 1.04x without)."""
     import threading
     import sam2cli.engine.loader as loader
     threads = []

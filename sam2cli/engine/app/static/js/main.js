@@ -205,9 +205,10 @@ function setProgress(done, total, fps) {
 // "Follow" shows the newest tracked frame, one at a time and at most 1000 / S.followMs a second,
 // and the progress bar moves at most 1000 / PROGRESS_MS times a second: the page never falls
 // behind the tracker, and what the browser draws takes CPU from tracking where they share the
-// machine. On 2 cores, 8 frames shown a second slowed Track by ~35%, 2 a second by a few percent
-// (scripts/bench_app.py follow_ms=...), so machines with few cores get 2. Every frame still
-// arrives (trackedFrames) and is on the server when Track ends.
+// machine: without a GPU, Chromium spends 35-40 ms of CPU on each frame shown. On 2 cores, Track
+// showing 2 frames a second took 1.11-1.18x `sam2 track`, against 1.04x with follow off
+// (scripts/bench_app.py follow=0|1 follow_ms=...), so machines with few cores get 2. Every frame
+// still arrives (trackedFrames) and is on the server when Track ends.
 S.followMs = navigator.hardwareConcurrency > 4 ? 125 : 500;
 const PROGRESS_MS = 200;
 const follow = { next: null, latest: null, running: false, last: 0, progressed: 0 };
