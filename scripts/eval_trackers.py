@@ -65,16 +65,17 @@ def with_overrides(sets):
     policies.tracker_params = params
 
 
+def scores(tracker: str, objs, frames: int, seconds: float) -> dict:
+    """A table row: the DAVIS numbers, lost objects and time, with every object's J and F."""
+    return {"tracker": tracker, **global_stats(objs), "lost": int(sum(lost(o.J) for o in objs)),
+            "objects": len(objs), "frames": frames, "seconds": seconds, "s_per_frame": seconds / max(frames, 1),
+            "per_object": [{"sequence": o.sequence, "J": o.J, "F": o.F, **o.stats(), "lost": lost(o.J)} for o in objs]}
+
+
 def run(model, videos, tracker):
     t0 = time.perf_counter()
     r = evaluate_videos(model, videos, tracker=tracker)
-    objs = r["objects"]
-    g = global_stats(objs)
-    return {"tracker": tracker, **g, "lost": int(sum(lost(o.J) for o in objs)), "objects": len(objs),
-            "frames": r["frames"], "seconds": time.perf_counter() - t0,
-            "s_per_frame": (time.perf_counter() - t0) / max(r["frames"], 1),
-            "per_object": [{"sequence": o.sequence, "J": o.J, "F": o.F, **o.stats(), "lost": lost(o.J)} for o in objs],
-            "per_video": r["videos"]}
+    return {**scores(tracker, r["objects"], r["frames"], time.perf_counter() - t0), "per_video": r["videos"]}
 
 
 class Recorder(policies.Policy):
@@ -146,7 +147,7 @@ class Oracle(policies.base.PassPolicy):
 
     def fresh(self, obj, last, reverse):
         st = policies.base.PassState(last, reverse)
-        st.good = [e for e in reversed(self.history(obj, last, reverse, self.cfg.num_maskmem - 1))]
+        st.good = list(reversed(self.history(obj, last, reverse, self.cfg.num_maskmem - 1)))  # oldest first
         st.ok = True
         return st
 
@@ -226,10 +227,7 @@ def oracle_run(model, videos, memory: bool) -> dict:
         r = evaluate_videos(model, [v], tracker="oracle")
         objs += r["objects"]
         frames += r["frames"]
-    g = global_stats(objs)
-    return {"tracker": "oracle, choice and memory" if memory else "oracle, choice", **g,
-            "lost": int(sum(lost(o.J) for o in objs)), "objects": len(objs), "frames": frames,
-            "s_per_frame": (time.perf_counter() - t0) / max(frames, 1)}
+    return scores("oracle, choice and memory" if memory else "oracle, choice", objs, frames, time.perf_counter() - t0)
 
 
 def table(rows) -> str:
