@@ -225,3 +225,30 @@ def test_only_the_worker_thread_runs_the_model(tmp_path, monkeypatch):
         assert r.status_code == 200 and r.json()["masks"], r.text
         worker = app.app.worker._thread
     assert len(threads) > 2 and set(threads) == {worker}, {t.name for t in threads}
+
+
+def test_track_gives_the_page_the_trackers_own_frames(tmp_path):
+    """While Track runs, the page's follow view is fed the frames the tracker has just decoded
+    (FrameServer.offer) instead of the page's reader decoding them again beside the tracker:
+    the last frames are served without a read, byte for byte the JPEG of a fresh decoding."""
+    from sam2cli.engine.app.frames import FrameServer
+    from sam2cli.io.sources import open_frames
+    with served(f"source={CLIP}", f"project={tmp_path}") as app:
+        frames, reads = app.app.frames, []
+        read = frames._read
+        frames._read = lambda i: (reads.append(i), read(i))[1]
+        c = client(app)
+        oid = c.post("/api/objects", json={"name": "a"}).json()["obj_id"]
+        assert c.post("/api/prompt", json={"op": "point", "frame": 0, "obj_id": oid, "x": 233, "y": 57}).status_code == 200
+        assert c.post("/api/track", json={}).json()["started"]
+        t0 = time.time()
+        while (c.get("/api/info").json()["tracking"] or not c.get("/api/frame/47").json()["masks"]) and time.time() - t0 < 120:
+            time.sleep(0.2)
+        served_47 = c.get("/api/frame/47/image")
+    assert served_47.status_code == 200 and served_47.headers["content-type"] == "image/jpeg"
+    assert 47 not in reads, reads
+    fresh = open_frames(CLIP)
+    try:
+        assert served_47.content == FrameServer(fresh.__getitem__, len(fresh)).jpeg(47)
+    finally:
+        fresh.close()

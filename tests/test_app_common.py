@@ -235,3 +235,23 @@ def test_the_pages_rle_decoder_matches_pycocotools(tmp_path):
             b.close()
     for m, g in zip(masks, got):
         assert np.array_equal(np.frombuffer(g.encode(), np.uint8).reshape(m.shape) == ord("1"), m)
+
+
+def test_frame_server_encodes_offered_frames_and_keeps_a_few():
+    """An offered frame is encoded without a read, as a read would be; only the newest OFFERED
+    are kept (bounded memory), an older one is read again; one already encoded is not replaced."""
+    from sam2cli.engine.app.frames import OFFERED, FrameServer
+    rng = np.random.default_rng(0)
+    pixels = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(OFFERED + 3)]
+    reads = []
+
+    def read(i):
+        reads.append(i)
+        return pixels[i]
+    fs, plain = FrameServer(read, len(pixels)), FrameServer(pixels.__getitem__, len(pixels))
+    assert fs.jpeg(0) == plain.jpeg(0) and reads == [0]
+    for i, px in enumerate(pixels):
+        fs.offer(i, px if i else np.zeros_like(px))  # frame 0 is encoded already: the offer is ignored
+    newest = range(len(pixels) - OFFERED, len(pixels))
+    assert [fs.jpeg(i) for i in newest] == [plain.jpeg(i) for i in newest] and reads == [0]
+    assert fs.jpeg(0) == plain.jpeg(0) and fs.jpeg(1) == plain.jpeg(1) and reads == [0, 1]

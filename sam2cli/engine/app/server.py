@@ -231,7 +231,7 @@ class AppServer:
     def _track_job(self, cancelled):
         self.hub.publish({"type": "track_start", **self.engine.plan()})
         try:
-            out = self.engine.track(cancelled, self.hub.publish, self.lock)
+            out = self.engine.track(cancelled, self.hub.publish, self.lock, decoded=self.frames.offer)
         except Exception as e:
             LOGGER.exception("sam2 app: tracking failed")
             self.hub.publish({"type": "track_done", "error": str(e), "cancelled": True})

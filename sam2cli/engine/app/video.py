@@ -106,14 +106,15 @@ class VideoEngine(Engine):
         if self.doc.tracked is not None and self.doc.start() != old_start:
             self.invalidate()  # sam2 track starts every object at the earliest prompted frame
 
-    def _write(self, frames: Iterable[int], oids: List[int], logits=None) -> None:
-        """Store the session's current masks of these objects on these frames."""
+    def _write(self, frames: Iterable[int], oids: List[int], logits=None, image: Optional[np.ndarray] = None) -> None:
+        """Store the session's current masks of these objects on these frames (`image`: the
+        frame's pixels when there is one frame and the caller has them)."""
         oids = [o for o in oids if o in self.session.objects]
         if not oids:
             return
         for f in frames:
             lg = self.session.frame_logits(f, oids) if logits is None else logits
-            r = self.session.results(f, lg, self.image(f), obj_ids=oids)
+            r = self.session.results(f, lg, self.image(f) if image is None else image, obj_ids=oids)
             got = {int(i): (m, float(c)) for i, m, c in zip(r.boxes.id, r.masks.data, r.boxes.conf)}
             self.store.write(f, {o: self.entry(self.doc.gens[o], *got[o]) if o in got else None for o in oids})
 
@@ -150,9 +151,11 @@ class VideoEngine(Engine):
         total = self.num_frames - start + (start + 1 if self.doc.backward and start > 0 else 0)
         return {"objects": todo, "start": start, "total": total}
 
-    def track(self, cancelled: Callable[[], bool], emit: Callable[[Dict], None], lock=None) -> Dict[str, object]:
-        """Propagate the objects that need it; `emit` gets each frame as it is done. `lock` (the
-        document's) is held while the document and the store change, not while the model runs."""
+    def track(self, cancelled: Callable[[], bool], emit: Callable[[Dict], None], lock=None,
+              decoded: Optional[Callable[[int, np.ndarray], None]] = None) -> Dict[str, object]:
+        """Propagate the objects that need it; `emit` gets each frame as it is done, and `decoded`
+        (frame, its RGB pixels) before that, for the page. `lock` (the document's) is held while
+        the document and the store change, not while the model runs."""
         lock = lock or nullcontext()
         with lock:
             plan = self.plan()
@@ -168,8 +171,11 @@ class VideoEngine(Engine):
         passes = [False, True] if self.doc.backward else [False]
         for reverse in passes:
             for frame, logits in self.session.propagate(reverse=reverse, start=start, obj_ids=todo):
+                image = self.image(frame)  # the reader's cached copy of what the tracker just read
+                if decoded is not None:
+                    decoded(frame, image)
                 with lock:
-                    self._write([frame], todo, logits)
+                    self._write([frame], todo, logits, image)
                     done += 1
                     emit({"type": "tracked", "frame": frame, "done": done, "total": total,
                           "fps": round(done / max(time.perf_counter() - t0, 1e-9), 2), "masks": self.visible(frame)})

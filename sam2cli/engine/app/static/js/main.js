@@ -63,6 +63,12 @@ function loadImage(f) {
   });
 }
 
+// A frame shown while following Track needs no request of its own unless a prompt is on it: its
+// masks came with the event, the video's size is known, and a click (which would want the undo
+// history) cancels the tracking; track_done fetches the frame in full again.
+function followed(f) { return S.tracking && S.info.mode === "video" && !S.info.prompted.includes(f); }
+function followData(f, masks) { return { frame: f, hw: [S.info.height, S.info.width], masks, prompts: {}, history: {} }; }
+
 let want = 0;
 async function goto(f, masks = null) {
   const n = S.info.num_frames;
@@ -73,7 +79,7 @@ async function goto(f, masks = null) {
   const label = S.info.mode === "video" ? `frame ${f + 1} / ${n}` : `image ${f + 1} / ${n}`;
   $("where").textContent = label;
   try {
-    const [img, data] = await Promise.all([loadImage(f), api.frame(f)]);
+    const [img, data] = await Promise.all([loadImage(f), masks && followed(f) ? followData(f, masks) : api.frame(f)]);
     if (mine !== want) return;
     S.image = img;
     view.batch(() => {
@@ -203,14 +209,17 @@ function setProgress(done, total, fps) {
 }
 
 // "Follow" shows the newest tracked frame, one at a time and at most 1000 / S.followMs a second,
-// and the progress bar moves at most 1000 / PROGRESS_MS times a second: the page never falls
+// and the progress bar moves at most 1000 / S.progressMs times a second: the page never falls
 // behind the tracker, and what the browser draws takes CPU from tracking where they share the
-// machine: without a GPU, Chromium spends 35-40 ms of CPU on each frame shown. On 2 cores, Track
-// showing 2 frames a second took 1.11-1.18x `sam2 track`, against 1.04x with follow off
-// (scripts/bench_app.py follow=0|1 follow_ms=...), so machines with few cores get 2. Every frame
-// still arrives (trackedFrames) and is on the server when Track ends.
-S.followMs = navigator.hardwareConcurrency > 4 ? 125 : 500;
-const PROGRESS_MS = 200;
+// machine. Without a GPU, Chromium spends ~44 ms of CPU on each frame shown (15 ms on the
+// page's thread, the rest compositing) and ~9 ms on each move of the progress bar. On 2 cores,
+// Track showing 2 frames a second took 1.11-1.18x `sam2 track`, against 1.04x with follow off
+// (scripts/bench_app.py follow=0|1 follow_ms=...), so machines with few cores show 1 frame and
+// move the bar twice a second (README, Web app). Every frame still arrives (trackedFrames) and
+// is on the server when Track ends.
+const FEW_CORES = !(navigator.hardwareConcurrency > 4);
+S.followMs = FEW_CORES ? 1000 : 125;
+S.progressMs = FEW_CORES ? 500 : 200;
 const follow = { next: null, latest: null, running: false, last: 0, progressed: 0 };
 
 async function followLoop() {
@@ -232,7 +241,7 @@ function onEvent(ev) {
     S.trackedFrames.push(ev.frame);
     follow.latest = ev;
     const now = performance.now();
-    if (now - follow.progressed >= PROGRESS_MS) {  // track_done shows the last one
+    if (now - follow.progressed >= S.progressMs) {  // track_done shows the last one
       follow.progressed = now;
       setProgress(ev.done, ev.total, ev.fps);
     }

@@ -69,7 +69,8 @@ export class Timeline {
   draw() {
     if (!this.info) return;
     const c = this.c, r = c.getBoundingClientRect();
-    c.width = Math.max(1, Math.floor(r.width)); c.height = Math.max(1, Math.floor(r.height));
+    const W = Math.max(1, Math.floor(r.width)), H = Math.max(1, Math.floor(r.height));
+    if (c.width !== W || c.height !== H) { c.width = W; c.height = H; }  // setting a size reallocates, even the same
     const g = c.getContext("2d"), n = this.info.num_frames, w = c.width / n;
     g.fillStyle = "#23262b"; g.fillRect(0, 0, c.width, c.height);
     const byFrame = {};

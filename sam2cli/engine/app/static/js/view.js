@@ -21,7 +21,7 @@ export function seedColor(i) {  // hues a golden ratio apart, as the server colo
 export class View {
   constructor(canvas, handlers) {
     this.c = canvas;
-    this.ctx = canvas.getContext("2d");
+    this.ctx = canvas.getContext("2d", { alpha: false });  // opaque: it is filled first; cheaper to composite
     this.h = handlers;             // {point(x, y, label), box([x1, y1, x2, y2]), seed(x, y)}
     this.img = null; this.w = 0; this.hgt = 0;
     this.overlay = document.createElement("canvas");
@@ -115,7 +115,7 @@ export class View {
     g.setTransform(this.scale, 0, 0, this.scale, this.ox, this.oy);
     g.imageSmoothingEnabled = this.scale < 2;
     g.drawImage(this.img, 0, 0, this.w, this.hgt);
-    g.imageSmoothingEnabled = false;
+    g.imageSmoothingEnabled = this.scale < 2;
     if (this.seedLayer) g.drawImage(this.seedLayer, 0, 0);
     else g.drawImage(this.overlay, 0, 0);
     const r = 5 / this.scale;
