@@ -10,6 +10,8 @@ hyperparameter of cfg/trackers/<name>.yaml for this run (tuning: on the tuning s
 `--count-anchors` counts dam4sam's anchor test (frames checked, reliable, revealing a look-alike,
 anchors added). `--trackers oracle_choice,oracle_memory` measure ceilings with the ground truth (class Oracle).
 `--videos lookalike,twin` keeps the videos whose name starts with one of these.
+`--rounds 3` runs the trackers in turn 3 times and keeps each one's fastest round: its
+seconds per frame are then a cost figure on a noisy machine (the scores do not change).
 
 `--analyze SEED` instead tracks with the reference's rule and looks at the decoder's 3 candidates
 on every tracked frame of a hard split written with that seed (make_scenes.py --hard): whether the
@@ -239,7 +241,7 @@ def table(rows) -> str:
         rel = r["s_per_frame"] / base["s_per_frame"]
         lines.append(f"| {r['tracker']} | {r['J&F-Mean']:.3f} | {r['J-Mean']:.3f} / {r['J-Recall']:.3f} / "
                      f"{r['J-Decay']:.3f} | {r['F-Mean']:.3f} / {r['F-Recall']:.3f} / {r['F-Decay']:.3f} | "
-                     f"{r['lost']} of {r['objects']} | {r['s_per_frame']:.2f} ({rel:.2f}x) |")
+                     f"{r['lost']} of {r['objects']} | {r['s_per_frame']:.3f} ({rel:.2f}x) |")
     return "\n".join(lines)
 
 
@@ -255,6 +257,7 @@ def main(argv=None) -> int:
     ap.add_argument("--analyze", type=int, metavar="SEED", help="look at the candidates instead (a hard split's seed)")
     ap.add_argument("--size", type=int, default=128, help="--analyze: the split's frame size (default 128)")
     ap.add_argument("--count-anchors", action="store_true", help="count dam4sam's anchor triggers")
+    ap.add_argument("--rounds", type=int, default=1, help="run the trackers in turn this many times; keep the fastest")
     args = ap.parse_args(argv)
     with_overrides(parse_sets(args.set))
     model, _ = load_model(args.model, args.device)
@@ -270,12 +273,17 @@ def main(argv=None) -> int:
         return 0
     if args.count_anchors:
         policies.POLICIES["dam4sam"] = CountedDam4Sam
-    rows = []
-    for name in [t.strip() for t in args.trackers.split(",") if t.strip()]:
-        rows.append(oracle_run(model, videos, name == "oracle_memory") if name.startswith("oracle")
-                    else run(model, videos, name))
-        print(f"{name}: J&F {rows[-1]['J&F-Mean']:.4f}, lost {rows[-1]['lost']}/{rows[-1]['objects']}, "
-              f"{rows[-1]['s_per_frame']:.2f} s/frame", file=sys.stderr, flush=True)
+    names = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    best = {}
+    for _ in range(max(args.rounds, 1)):  # alternated: each tracker's fastest round is its cost
+        for name in names:
+            row = (oracle_run(model, videos, name == "oracle_memory") if name.startswith("oracle")
+                   else run(model, videos, name))
+            if name not in best or row["s_per_frame"] < best[name]["s_per_frame"]:
+                best[name] = row
+            print(f"{name}: J&F {row['J&F-Mean']:.4f}, lost {row['lost']}/{row['objects']}, "
+                  f"{row['s_per_frame']:.3f} s/frame", file=sys.stderr, flush=True)
+    rows = [best[n] for n in names]
     print(table(rows))
     if args.count_anchors:
         print(f"dam4sam's anchor test: {CountedDam4Sam.counts}")

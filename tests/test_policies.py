@@ -206,6 +206,28 @@ def test_dam4sam_recent_memory_skips_absent_frames():
     assert tags == [(0, -1.0), (3, 2.0), (2, 4.0), (1, 6.0)]
 
 
+def test_dam4sam_lends_unfilled_anchor_slots_to_recent_memory():
+    """With `spare` (the default) the recent memory takes the anchor slots not yet filled: no
+    anchors, the last 6 present frames, as the reference; each anchor takes one back. With
+    spare=False the split is the paper's, 3 recent frames whatever the anchors."""
+    def tags(policy, obj, t):
+        policy.begin(obj, t, False)
+        return [(ago, float(m.features.flatten()[0])) for ago, m in policy.memories(obj, t, False)]
+    for spare, recent in ((True, [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]), (False, [6.0, 7.0, 8.0])):
+        policy = dam(spare=spare)
+        obj = prompted(policy, 1, 0, (10, 10, 16, 16))
+        for t in range(1, 9):
+            run_frame(policy, obj, t, [(10, 10, 16, 16)] * 3, [0.9] * 3)
+        assert tags(policy, obj, 9) == [(0, -1.0)] + [(len(recent) - k, f) for k, f in enumerate(recent)]
+    policy = dam()
+    obj = prompted(policy, 1, 0, (10, 10, 16, 16))
+    for t in range(1, 9):
+        look_alike = [(10, 10, 16, 16), (10, 10, 30, 16), None] if t == 5 else [(10, 10, 16, 16)] * 3
+        run_frame(policy, obj, t, look_alike, [0.9, 0.5, 0.1] if t == 5 else [0.9] * 3)
+    assert [t for t, _ in obj.policy.drm] == [5]
+    assert tags(policy, obj, 9) == [(0, -1.0), (0, 5.0), (5, 3.0), (4, 4.0), (3, 6.0), (2, 7.0), (1, 8.0)]
+
+
 # ----------------------------------------------------------------------------- per-object state
 
 def test_state_is_per_object_and_per_pass():

@@ -7,7 +7,11 @@ The memory is split in two (num_maskmem - 1 = 6 slots besides the prompted frame
   frames taken every `every` present frames; frames where it is absent are skipped, so an
   occlusion does not fill the memory with empty masks. Temporal positions are their ranks.
   `every` is 1 (the last present frames), not the paper's 5: with 5 this small model lost
-  objects on plain clips of a tuning split (cfg/trackers/dam4sam.yaml).
+  objects on plain clips of a tuning split (cfg/trackers/dam4sam.yaml). With `spare` on (ours),
+  the anchor slots not yet filled hold recent appearances too, so that until anchors come the
+  object attends to its last 6 present frames, as SAM 2 does: with 3, a partial occlusion of 3
+  frames filled the whole recent memory with poor masks and the object was judged absent
+  for 5 frames where SAM 2 kept it (a plain tuning split, seed 6464).
 * distractor-resolving anchors (DRM, `drm_size` slots): a tracked frame becomes an anchor, kept
   like a prompted frame (no temporal position), when tracking is reliable (predicted IoU of the
   chosen mask >= iou_threshold, its area >= area_ratio x the median of the last `area_window`
@@ -33,7 +37,7 @@ from .kalman import Box, box_area, box_union, mask_box
 @dataclass
 class DamState(PassState):
     newest: Optional[Tuple[int, object]] = None                       # last frame with the object
-    ram: Deque[Tuple[int, object]] = field(default_factory=deque)     # every `every` present frames
+    ram: Deque[Tuple[int, object]] = field(default_factory=deque)     # every `every` present frames, oldest first
     count: int = 0                                                     # present frames since the last RAM entry
     drm: Deque[Tuple[int, object]] = field(default_factory=deque)     # anchors, oldest first
     last_anchor: Optional[int] = None
@@ -54,16 +58,18 @@ def reveals_distractor(boxes: List[Optional[Box]], chosen: int, box_ratio: float
 class Dam4Sam(PassPolicy):
     name = "dam4sam"
 
-    def __init__(self, ram_size: int = 3, every: int = 1, drm_size: int = 3, iou_threshold: float = 0.8,
-                 area_ratio: float = 0.8, area_window: int = 10, box_ratio: float = 0.7, anchor_gap: int = 5):
+    def __init__(self, ram_size: int = 3, every: int = 1, drm_size: int = 3, spare: bool = True,
+                 iou_threshold: float = 0.8, area_ratio: float = 0.8, area_window: int = 10,
+                 box_ratio: float = 0.7, anchor_gap: int = 5):
         self.ram_size, self.every, self.drm_size = int(ram_size), max(int(every), 1), int(drm_size)
+        self.spare = bool(spare)
         self.iou_threshold, self.area_ratio, self.area_window = float(iou_threshold), float(area_ratio), int(area_window)
         self.box_ratio, self.anchor_gap = float(box_ratio), int(anchor_gap)
         if self.ram_size < 1 or self.drm_size < 0:
             raise ValueError("dam4sam needs ram_size >= 1 and drm_size >= 0")
 
     def __repr__(self) -> str:
-        return (f"Dam4Sam(ram_size={self.ram_size}, every={self.every}, drm_size={self.drm_size}, "
+        return (f"Dam4Sam(ram_size={self.ram_size}, every={self.every}, drm_size={self.drm_size}, spare={self.spare}, "
                 f"iou_threshold={self.iou_threshold}, area_ratio={self.area_ratio}, box_ratio={self.box_ratio}, "
                 f"anchor_gap={self.anchor_gap})")
 
@@ -74,7 +80,8 @@ class Dam4Sam(PassPolicy):
         return super().bind(cfg)
 
     def fresh(self, obj, last: int, reverse: bool) -> DamState:
-        st = DamState(last, reverse, ram=deque(maxlen=self.ram_size), drm=deque(maxlen=self.drm_size),
+        st = DamState(last, reverse, ram=deque(maxlen=self.ram_size + self.drm_size * self.spare),
+                      drm=deque(maxlen=self.drm_size),
                       areas=deque(maxlen=self.area_window))
         for t, o in self.history(obj, last, reverse, self.cfg.num_maskmem - 1):
             if present(o) is not None:
@@ -137,7 +144,8 @@ class Dam4Sam(PassPolicy):
         anchors = {t for t, _ in st.drm}
         recent = ([st.newest] if st.newest is not None else []) + list(reversed(st.ram))
         recent = [e for k, e in enumerate(recent) if e[0] not in anchors and all(e[0] != f[0] for f in recent[:k])]
-        recent = recent[:self.ram_size]                       # newest first, no frame twice
+        slots = self.ram_size + (self.drm_size - len(st.drm)) * self.spare
+        recent = recent[:slots]                               # newest first, no frame twice
         for rank in range(len(recent), 0, -1):                # oldest first, as the reference orders them
             mems.append((rank, recent[rank - 1][1].memory))
         return mems

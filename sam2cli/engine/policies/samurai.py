@@ -40,7 +40,7 @@ class SamuraiState(PassState):
 class Samurai(PassPolicy):
     name = "samurai"
 
-    def __init__(self, alpha: float = 0.25, warmup: int = 5, stable_iou: float = 0.3, mask_threshold: float = 0.5,
+    def __init__(self, alpha: float = 0.25, warmup: int = 15, stable_iou: float = 0.3, mask_threshold: float = 0.5,
                  obj_threshold: float = 0.0, kf_threshold: float = 0.0, max_coast: int = 10,
                  std_pos: float = 1 / 20, std_vel: float = 1 / 160, positions: str = "rank"):
         if positions not in ("rank", "distance"):
