@@ -202,9 +202,10 @@ def main(argv):
             mine = list(range(k, len(app_s), len(modes)))
             if mine:
                 best = min(app_s[i] for i in mine)
-                out[f"follow_{mode}"] = {"app_track_s_per_frame": round(best, 4), "app_over_track": round(best / min(track_s), 3),
-                                         "round_ratio_median": round(statistics.median(app_s[i] / track_s[i] for i in mine), 3),
-                                         "rounds": len(mine)}
+                ratios = [app_s[i] / track_s[i] for i in mine]
+                out[f"follow_{mode}"] = {"app_track_s_per_frame": round(best, 4),
+                                         "app_over_track": round(best / min(track_s), 3),
+                                         "round_ratio_median": round(statistics.median(ratios), 3), "rounds": len(mine)}
     print(json.dumps(out))
     return 0
 

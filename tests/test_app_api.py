@@ -239,10 +239,11 @@ def test_track_gives_the_page_the_trackers_own_frames(tmp_path):
         frames._read = lambda i: (reads.append(i), read(i))[1]
         c = client(app)
         oid = c.post("/api/objects", json={"name": "a"}).json()["obj_id"]
-        assert c.post("/api/prompt", json={"op": "point", "frame": 0, "obj_id": oid, "x": 233, "y": 57}).status_code == 200
-        assert c.post("/api/track", json={}).json()["started"]
+        r = c.post("/api/prompt", json={"op": "point", "frame": 0, "obj_id": oid, "x": 233, "y": 57})
+        assert r.status_code == 200 and c.post("/api/track", json={}).json()["started"]
         t0 = time.time()
-        while (c.get("/api/info").json()["tracking"] or not c.get("/api/frame/47").json()["masks"]) and time.time() - t0 < 120:
+        while c.get("/api/info").json()["tracking"] or not c.get("/api/frame/47").json()["masks"]:
+            assert time.time() - t0 < 120, "Track did not finish"
             time.sleep(0.2)
         served_47 = c.get("/api/frame/47/image")
     assert served_47.status_code == 200 and served_47.headers["content-type"] == "image/jpeg"

@@ -214,7 +214,7 @@ function setProgress(done, total, fps) {
 // machine. Without a GPU, Chromium spends ~44 ms of CPU on each frame shown (15 ms on the
 // page's thread, the rest compositing) and ~9 ms on each move of the progress bar. On 2 cores,
 // Track showing 2 frames a second took 1.11-1.18x `sam2 track`, against 1.04x with follow off
-// (scripts/bench_app.py follow=0|1 follow_ms=...), so machines with few cores show 1 frame and
+// (scripts/bench_app.py follow=on,off,500), so machines with few cores show 1 frame and
 // move the bar twice a second (README, Web app). Every frame still arrives (trackedFrames) and
 // is on the server when Track ends.
 const FEW_CORES = !(navigator.hardwareConcurrency > 4);

@@ -115,7 +115,7 @@ export class View {
     g.setTransform(this.scale, 0, 0, this.scale, this.ox, this.oy);
     g.imageSmoothingEnabled = this.scale < 2;
     g.drawImage(this.img, 0, 0, this.w, this.hgt);
-    g.imageSmoothingEnabled = this.scale < 2;
+    g.imageSmoothingEnabled = false;
     if (this.seedLayer) g.drawImage(this.seedLayer, 0, 0);
     else g.drawImage(this.overlay, 0, 0);
     const r = 5 / this.scale;
