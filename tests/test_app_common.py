@@ -255,3 +255,33 @@ def test_frame_server_encodes_offered_frames_and_keeps_a_few():
     newest = range(len(pixels) - OFFERED, len(pixels))
     assert [fs.jpeg(i) for i in newest] == [plain.jpeg(i) for i in newest] and reads == [0]
     assert fs.jpeg(0) == plain.jpeg(0) and fs.jpeg(1) == plain.jpeg(1) and reads == [0, 1]
+
+
+def test_tracked_events_go_to_the_page_in_chunks_and_the_end_at_once():
+    """Events reach the page in order and all of them; "tracked" ones wait at most COALESCE_S to
+    share a chunk (fewer wake-ups of the browser), the first after a quiet spell and any other
+    event do not wait."""
+    import asyncio
+    from sam2cli.engine.app.worker import coalesce
+
+    async def scenario():
+        loop, q = asyncio.get_running_loop(), asyncio.Queue()
+        t0 = loop.time()
+        assert await coalesce(q, {"type": "tracked", "frame": 0}, last_sent=t0 - 10, interval=0.5) == [
+            {"type": "tracked", "frame": 0}]                                  # after a quiet spell: at once
+        assert loop.time() - t0 < 0.4
+        for f in (2, 3):
+            q.put_nowait({"type": "tracked", "frame": f})
+        loop.call_later(0.1, q.put_nowait, {"type": "tracked", "frame": 4})
+        t1 = loop.time()
+        got = await coalesce(q, {"type": "tracked", "frame": 1}, last_sent=t1, interval=0.5)
+        assert [e["frame"] for e in got] == [1, 2, 3, 4] and loop.time() - t1 >= 0.45  # one chunk
+        loop.call_later(0.1, q.put_nowait, {"type": "track_done"})
+        loop.call_later(0.3, q.put_nowait, {"type": "tracked", "frame": 9})
+        t2 = loop.time()
+        got = await coalesce(q, {"type": "tracked", "frame": 5}, last_sent=t2, interval=0.5)
+        assert got == [{"type": "tracked", "frame": 5}, {"type": "track_done"}] and loop.time() - t2 < 0.4
+        assert await coalesce(q, {"type": "overflow"}, last_sent=loop.time()) == [{"type": "overflow"}]
+        await asyncio.sleep(0.3)
+        assert q.get_nowait() == {"type": "tracked", "frame": 9}             # left for the next chunk
+    asyncio.run(scenario())

@@ -26,7 +26,7 @@ from sam2cli.errors import SAM2Error, UsageError
 from sam2cli.io.overlay import object_color
 from .exports import KINDS, Exporter, check_kinds
 from .security import MAX_BODY
-from .worker import Hub, Worker
+from .worker import Hub, Worker, coalesce
 
 LOGGER = logging.getLogger("sam2cli")
 STATIC = Path(__file__).parent / "static"
@@ -257,6 +257,7 @@ class AppServer:
         q = self.hub.subscribe()
 
         async def stream():
+            last = 0.0
             try:
                 yield "retry: 1000\n\n"
                 while True:
@@ -267,7 +268,9 @@ class AppServer:
                             break
                         yield ": ping\n\n"
                         continue
-                    yield f"data: {json.dumps(ev)}\n\n"
+                    batch = await coalesce(q, ev, last)
+                    last = asyncio.get_running_loop().time()
+                    yield "".join(f"data: {json.dumps(e)}\n\n" for e in batch)
             finally:
                 self.hub.unsubscribe(q)
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})

@@ -17,9 +17,10 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from typing import Any, Callable, Dict, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set
 
 LOGGER = logging.getLogger("sam2cli")
+COALESCE_S = 0.2  # "tracked" events sent to a page at most this often, in one chunk each
 
 
 class Worker:
@@ -141,3 +142,25 @@ class Hub:
             loop.call_soon_threadsafe(put)
         except RuntimeError:  # the loop closed meanwhile
             pass
+
+
+async def coalesce(q: asyncio.Queue, first: Dict[str, Any], last_sent: float,
+                   interval: float = COALESCE_S) -> List[Dict[str, Any]]:
+    """`first` and the events that follow it within `interval` of the last chunk sent (event-loop
+    time `last_sent`), to go to the page as one chunk: each chunk costs the browser a round of
+    IPC and wake-ups (~5 ms of CPU on 2 cores), an event in it almost nothing. Only "tracked"
+    events wait; any other event (track_done, overflow, ...) goes at once with those before it,
+    and after a quiet spell the first one goes at once too."""
+    batch = [first]
+    loop = asyncio.get_running_loop()
+    while batch[-1].get("type") == "tracked":
+        wait = last_sent + interval - loop.time()
+        if wait <= 0:
+            break
+        try:
+            batch.append(await asyncio.wait_for(q.get(), wait))
+        except asyncio.TimeoutError:
+            break
+    while not q.empty() and batch[-1].get("type") == "tracked":
+        batch.append(q.get_nowait())
+    return batch
