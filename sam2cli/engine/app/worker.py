@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 LOGGER = logging.getLogger("sam2cli")
 COALESCE_S = 0.2  # "tracked" events sent to a page at most this often, in one chunk each
+POLL_S = 0.02     # how often a waiting chunk looks for an event that must not wait
 
 
 class Worker:
@@ -149,18 +150,16 @@ async def coalesce(q: asyncio.Queue, first: Dict[str, Any], last_sent: float,
     """`first` and the events that follow it within `interval` of the last chunk sent (event-loop
     time `last_sent`), to go to the page as one chunk: each chunk costs the browser a round of
     IPC and wake-ups (~5 ms of CPU on 2 cores), an event in it almost nothing. Only "tracked"
-    events wait; any other event (track_done, overflow, ...) goes at once with those before it,
-    and after a quiet spell the first one goes at once too."""
+    events wait; any other event (track_done, overflow, ...) goes within POLL_S with those before
+    it, and after a quiet spell the first one goes at once. The queue is polled rather than
+    awaited with a timeout, so no get is ever cancelled half-way (asyncio does not document
+    that a cancelled get keeps its item: cpython issue 92824)."""
     batch = [first]
     loop = asyncio.get_running_loop()
-    while batch[-1].get("type") == "tracked":
+    while True:
+        while not q.empty() and batch[-1].get("type") == "tracked":
+            batch.append(q.get_nowait())
         wait = last_sent + interval - loop.time()
-        if wait <= 0:
-            break
-        try:
-            batch.append(await asyncio.wait_for(q.get(), wait))
-        except asyncio.TimeoutError:
-            break
-    while not q.empty() and batch[-1].get("type") == "tracked":
-        batch.append(q.get_nowait())
-    return batch
+        if batch[-1].get("type") != "tracked" or wait <= 0:
+            return batch
+        await asyncio.sleep(min(wait, POLL_S))
