@@ -125,6 +125,12 @@ def test_samurai_keeps_a_much_more_confident_candidate_and_waits_for_its_warmup(
     assert run_frame(policy, fresh, 2, [moving(2), elsewhere, None], [0.80, 0.85, 0.1]) == 1
 
 
+def memory_tags(policy, obj, t):
+    """[(frames ago, tag of the frame its memory came from)] the policy gives tracked frame t."""
+    policy.begin(obj, t, False)
+    return [(ago, float(m.features.flatten()[0])) for ago, m in policy.memories(obj, t, False)]
+
+
 def test_samurai_memory_keeps_confident_present_frames_by_rank():
     policy = samurai(mask_threshold=0.5)
     obj = prompted(policy, 1, 0, moving(0))
@@ -135,11 +141,8 @@ def test_samurai_memory_keeps_confident_present_frames_by_rank():
             run_frame(policy, obj, t, [moving(t)] * 3, [0.3] * 3)             # unsure
         else:
             run_frame(policy, obj, t, [moving(t)] * 3, [0.9] * 3)
-    policy.begin(obj, 12, False)
-    mems = policy.memories(obj, 12, False)
-    tags = [(ago, float(m.features.flatten()[0])) for ago, m in mems]
     # the prompt, then the newest 6 frames that passed, oldest first, positions by rank
-    assert tags == [(0, -1.0), (6, 3.0), (5, 6.0), (4, 8.0), (3, 9.0), (2, 10.0), (1, 11.0)]
+    assert memory_tags(policy, obj, 12) == [(0, -1.0), (6, 3.0), (5, 6.0), (4, 8.0), (3, 9.0), (2, 10.0), (1, 11.0)]
     # a prompt or a peek (no tracked frame under way) gets the reference's memories
     assert policy.memories(obj, 5, False) is None
 
@@ -200,32 +203,27 @@ def test_dam4sam_recent_memory_skips_absent_frames():
             run_frame(policy, obj, t, [None] * 3, [0.9] * 3, score=-4.0)
         else:
             run_frame(policy, obj, t, [(4, 4, 10, 10)] * 3, [0.9] * 3)
-    policy.begin(obj, 15, False)
-    tags = [(ago, float(m.features.flatten()[0])) for ago, m in policy.memories(obj, 15, False)]
     # the prompt, then frames 2, 4 (every 2nd present frame) and 6 (the newest present), by rank
-    assert tags == [(0, -1.0), (3, 2.0), (2, 4.0), (1, 6.0)]
+    assert memory_tags(policy, obj, 15) == [(0, -1.0), (3, 2.0), (2, 4.0), (1, 6.0)]
 
 
 def test_dam4sam_lends_unfilled_anchor_slots_to_recent_memory():
     """With `spare` (the default) the recent memory takes the anchor slots not yet filled: no
     anchors, the last 6 present frames, as the reference; each anchor takes one back. With
     spare=False the split is the paper's, 3 recent frames whatever the anchors."""
-    def tags(policy, obj, t):
-        policy.begin(obj, t, False)
-        return [(ago, float(m.features.flatten()[0])) for ago, m in policy.memories(obj, t, False)]
     for spare, recent in ((True, [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]), (False, [6.0, 7.0, 8.0])):
         policy = dam(spare=spare)
         obj = prompted(policy, 1, 0, (10, 10, 16, 16))
         for t in range(1, 9):
             run_frame(policy, obj, t, [(10, 10, 16, 16)] * 3, [0.9] * 3)
-        assert tags(policy, obj, 9) == [(0, -1.0)] + [(len(recent) - k, f) for k, f in enumerate(recent)]
+        assert memory_tags(policy, obj, 9) == [(0, -1.0)] + [(len(recent) - k, f) for k, f in enumerate(recent)]
     policy = dam()
     obj = prompted(policy, 1, 0, (10, 10, 16, 16))
     for t in range(1, 9):
         look_alike = [(10, 10, 16, 16), (10, 10, 30, 16), None] if t == 5 else [(10, 10, 16, 16)] * 3
         run_frame(policy, obj, t, look_alike, [0.9, 0.5, 0.1] if t == 5 else [0.9] * 3)
     assert [t for t, _ in obj.policy.drm] == [5]
-    assert tags(policy, obj, 9) == [(0, -1.0), (0, 5.0), (5, 3.0), (4, 4.0), (3, 6.0), (2, 7.0), (1, 8.0)]
+    assert memory_tags(policy, obj, 9) == [(0, -1.0), (0, 5.0), (5, 3.0), (4, 4.0), (3, 6.0), (2, 7.0), (1, 8.0)]
 
 
 # ----------------------------------------------------------------------------- per-object state
