@@ -3,9 +3,10 @@ scores them (the same code: engine/val/vos_run.evaluate_videos), with the number
 
     python scripts/eval_trackers.py --data hard_test/hard --trackers sam2,samurai,dam4sam --out hard_test.json
 
-For each tracker: J&F, J and F (mean, recall, decay), lost objects (mean J over the last quarter
-of an object's scored frames under 0.5) and seconds per frame against sam2's, as a markdown table
-on stdout; `--out` also keeps every object's J per frame. `--set samurai.alpha=0.5` overrides a
+For each tracker: J&F, its difference from sam2's on the same objects with a 95% bootstrap
+interval (whole videos resampled: engine/val/vos.paired_difference), J and F (mean, recall,
+decay), lost objects (mean J over the last quarter of an object's scored frames under 0.5) and
+seconds per frame against sam2's, as a markdown table on stdout; `--out` also keeps every object's J per frame. `--set samurai.alpha=0.5` overrides a
 hyperparameter of cfg/trackers/<name>.yaml for this run (tuning: on the tuning split only).
 `--count-anchors` counts dam4sam's anchor test (frames checked, reliable, revealing a look-alike,
 anchors added). `--trackers oracle_choice,oracle_memory` measure ceilings with the ground truth (class Oracle).
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sam2cli.engine.policies as policies  # noqa: E402
 from sam2cli.engine.loader import load_model  # noqa: E402
-from sam2cli.engine.val.vos import global_stats  # noqa: E402
+from sam2cli.engine.val.vos import global_stats, paired_difference  # noqa: E402
 from sam2cli.engine.val.vos_run import evaluate_videos  # noqa: E402
 from sam2cli.io.datasets.vos import open_vos  # noqa: E402
 
@@ -232,16 +233,25 @@ def oracle_run(model, videos, memory: bool) -> dict:
     return scores("oracle, choice and memory" if memory else "oracle, choice", objs, frames, time.perf_counter() - t0)
 
 
+def object_scores(row) -> dict:
+    """{(video, obj_id): J&F-Mean} of a table row's objects."""
+    return {(s.rsplit("_", 1)[0], int(s.rsplit("_", 1)[1])): o["J&F-Mean"]
+            for o in row["per_object"] for s in [o["sequence"]]}
+
+
 def table(rows) -> str:
+    """The markdown table; each row's J&F against sam2's comes with a 95% interval, its videos resampled."""
     base = next((r for r in rows if r["tracker"] == "sam2"), rows[0])
-    head = ("| tracker | J&F | J mean / recall / decay | F mean / recall / decay | lost objects | s / frame |\n"
-            "|---|---|---|---|---|---|")
+    head = ("| tracker | J&F | J&F - sam2's [95% CI] | J mean / recall / decay | F mean / recall / decay | "
+            "lost objects | s / frame |\n|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         rel = r["s_per_frame"] / base["s_per_frame"]
-        lines.append(f"| {r['tracker']} | {r['J&F-Mean']:.3f} | {r['J-Mean']:.3f} / {r['J-Recall']:.3f} / "
-                     f"{r['J-Decay']:.3f} | {r['F-Mean']:.3f} / {r['F-Recall']:.3f} / {r['F-Decay']:.3f} | "
-                     f"{r['lost']} of {r['objects']} | {r['s_per_frame']:.3f} ({rel:.2f}x) |")
+        d = r["vs_sam2"] = paired_difference(object_scores(base), object_scores(r))
+        lines.append(f"| {r['tracker']} | {r['J&F-Mean']:.3f} | {d['delta']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] | "
+                     f"{r['J-Mean']:.3f} / {r['J-Recall']:.3f} / {r['J-Decay']:.3f} | {r['F-Mean']:.3f} / "
+                     f"{r['F-Recall']:.3f} / {r['F-Decay']:.3f} | {r['lost']} of {r['objects']} | "
+                     f"{r['s_per_frame']:.3f} ({rel:.2f}x) |")
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from sam2cli.cli.app import main
 from sam2cli.engine.clicks import curve_auc
 from sam2cli.engine.metrics import boundary_f, iou
-from sam2cli.engine.val.vos import VosScorer, global_stats, lowest_id_on_top
+from sam2cli.engine.val.vos import VosScorer, global_stats, lowest_id_on_top, paired_difference
 from sam2cli.io.mask_pngs import read_palette_png
 from sam2cli.train.scenes import write_davis_dataset, write_yolo_dataset
 
@@ -73,6 +73,29 @@ def test_scorer_known_answers():
     g = global_stats([one, two])
     assert g["J-Mean"] == pytest.approx((2 / 3 + 1) / 2)
     assert g["J&F-Mean"] == pytest.approx((g["J-Mean"] + g["F-Mean"]) / 2)
+
+
+def test_paired_difference_is_the_mean_gap_with_an_interval_over_videos():
+    """A tracker's J&F against sam2's: the mean over objects of the per-object gap, and an interval
+    that is wide when one video carries the whole gap and tight when every video agrees."""
+    base = {(f"v{v}", o): 0.8 for v in range(10) for o in (1, 2)}
+    same = paired_difference(base, dict(base))
+    assert (same["delta"], same["low"], same["high"], same["videos"]) == (0.0, 0.0, 0.0, 10)
+    everywhere = paired_difference(base, {k: s + 0.01 for k, s in base.items()})
+    assert everywhere["delta"] == pytest.approx(0.01)
+    assert everywhere["low"] == pytest.approx(0.01) and everywhere["high"] == pytest.approx(0.01)
+    # one video of 10 loses 0.1 on each of its 10 objects: a third of the resamples leave it out, so
+    # the interval reaches 0 (resampling the 100 objects one by one would almost never miss all 10)
+    many = {(f"v{v}", o): 0.8 for v in range(10) for o in range(10)}
+    one_video = paired_difference(many, {k: s - 0.1 * (k[0] == "v0") for k, s in many.items()})
+    assert one_video["delta"] == pytest.approx(-0.01)
+    assert one_video["high"] == 0.0 and one_video["low"] < -0.015
+    # objects, not videos, are averaged (as the DAVIS mean is): 3 objects at +0.03 and 1 at -0.01
+    uneven = {("a", 1): 0.5, ("a", 2): 0.5, ("a", 3): 0.5, ("b", 1): 0.5}
+    gap = paired_difference(uneven, {k: s + (0.03 if k[0] == "a" else -0.01) for k, s in uneven.items()})
+    assert gap["delta"] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="same"):
+        paired_difference(base, {("v0", 1): 0.8})
 
 
 def test_overlaps_go_to_the_lowest_id():

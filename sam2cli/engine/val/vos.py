@@ -120,6 +120,28 @@ def global_stats(objects: Sequence[ObjectScores]) -> Dict[str, float]:
     return {"J&F-Mean": (out["J-Mean"] + out["F-Mean"]) / 2, **out}
 
 
+def paired_difference(base: Dict[Tuple[str, int], float], other: Dict[Tuple[str, int], float], *,
+                      rounds: int = 10000, level: float = 0.95, seed: int = 0) -> Dict[str, float]:
+    """How far `other` is from `base` on the same objects, and how sure that is.
+
+    base, other: {(video, obj_id): score}, e.g. each object's J&F-Mean, with the same keys.
+    Returns {"delta": mean over objects of other - base (the difference of the DAVIS means),
+    "low", "high": a percentile bootstrap interval at `level`, "videos": n}. The bootstrap resamples
+    whole videos (with their objects), since objects of one video share its frames and fail together.
+    """
+    if set(base) != set(other) or not base:
+        raise ValueError("paired_difference needs scores for the same, non-empty set of objects")
+    videos = sorted({v for v, _ in base})
+    per_video = [np.array([other[k] - base[k] for k in base if k[0] == v]) for v in videos]
+    sums = np.array([d.sum() for d in per_video])          # (V,)
+    counts = np.array([len(d) for d in per_video])          # (V,)
+    picks = np.random.default_rng(seed).integers(0, len(videos), size=(rounds, len(videos)))  # (R, V)
+    boots = sums[picks].sum(1) / counts[picks].sum(1)       # (R,): the mean over the resampled objects
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(boots, [tail, 100 - tail])
+    return {"delta": float(sums.sum() / counts.sum()), "low": float(low), "high": float(high), "videos": len(videos)}
+
+
 def score_clip(model, frames: Sequence[np.ndarray], masks: np.ndarray, obj_ids: Sequence[int],
                half: bool = False, name: str = "clip") -> List[ObjectScores]:
     """Every frame annotated: frames T x (H, W, 3), masks (T, N, H, W) bool of ``obj_ids`` -> scores.
