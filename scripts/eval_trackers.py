@@ -6,8 +6,9 @@ scores them (the same code: engine/val/vos_run.evaluate_videos), with the number
 For each tracker: J&F, its difference from sam2's on the same objects with a 95% bootstrap
 interval (whole videos resampled: engine/val/vos.paired_difference), J and F (mean, recall,
 decay), lost objects (mean J over the last quarter of an object's scored frames under 0.5) and
-seconds per frame against sam2's, as a markdown table on stdout; `--out` also keeps every object's J per frame. `--set samurai.alpha=0.5` overrides a
-hyperparameter of cfg/trackers/<name>.yaml for this run (tuning: on the tuning split only).
+seconds per frame against sam2's, as a markdown table on stdout; `--out` also keeps every
+object's J per frame. `--set samurai.alpha=0.5` overrides a hyperparameter of
+cfg/trackers/<name>.yaml for this run (tuning: on the tuning split only).
 `--count-anchors` counts dam4sam's anchor test (frames checked, reliable, revealing a look-alike,
 anchors added). `--trackers oracle_choice,oracle_memory` measure ceilings with the ground truth (class Oracle).
 `--videos lookalike,twin` keeps the videos whose name starts with one of these.
@@ -239,15 +240,22 @@ def object_scores(row) -> dict:
             for o in row["per_object"] for s in [o["sequence"]]}
 
 
+def against_sam2(rows) -> None:
+    """Each row's J&F against sam2's on the same objects, with a 95% interval (videos resampled)."""
+    base = next((r for r in rows if r["tracker"] == "sam2"), rows[0])
+    for r in rows:
+        r["vs_sam2"] = paired_difference(object_scores(base), object_scores(r))
+
+
 def table(rows) -> str:
-    """The markdown table; each row's J&F against sam2's comes with a 95% interval, its videos resampled."""
+    """The markdown table of rows that `against_sam2` has compared."""
     base = next((r for r in rows if r["tracker"] == "sam2"), rows[0])
     head = ("| tracker | J&F | J&F - sam2's [95% CI] | J mean / recall / decay | F mean / recall / decay | "
             "lost objects | s / frame |\n|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         rel = r["s_per_frame"] / base["s_per_frame"]
-        d = r["vs_sam2"] = paired_difference(object_scores(base), object_scores(r))
+        d = r["vs_sam2"]
         lines.append(f"| {r['tracker']} | {r['J&F-Mean']:.3f} | {d['delta']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] | "
                      f"{r['J-Mean']:.3f} / {r['J-Recall']:.3f} / {r['J-Decay']:.3f} | {r['F-Mean']:.3f} / "
                      f"{r['F-Recall']:.3f} / {r['F-Decay']:.3f} | {r['lost']} of {r['objects']} | "
@@ -294,6 +302,7 @@ def main(argv=None) -> int:
             print(f"{name}: J&F {row['J&F-Mean']:.4f}, lost {row['lost']}/{row['objects']}, "
                   f"{row['s_per_frame']:.3f} s/frame", file=sys.stderr, flush=True)
     rows = [best[n] for n in names]
+    against_sam2(rows)
     print(table(rows))
     if args.count_anchors:
         print(f"dam4sam's anchor test: {CountedDam4Sam.counts}")
