@@ -13,6 +13,8 @@ object score > obj_threshold, and, while the filter is trusted, box IoU with its
 kf_threshold); their temporal positions are their ranks (1 = the newest), or their distances in
 frames (`positions: distance`, at most num_maskmem - 1). The filter coasts on frames where the
 object is absent and is dropped after `max_coast` of them (restarted when the object is seen).
+`mask_threshold` is 0.0, not the paper's 0.5: this small model's predicted IoU is too weak a
+judge of its masks (cfg/trackers/samurai.yaml), so the gate is in effect the object score.
 """
 
 from collections import deque
@@ -40,7 +42,7 @@ class SamuraiState(PassState):
 class Samurai(PassPolicy):
     name = "samurai"
 
-    def __init__(self, alpha: float = 0.25, warmup: int = 15, stable_iou: float = 0.3, mask_threshold: float = 0.5,
+    def __init__(self, alpha: float = 0.25, warmup: int = 15, stable_iou: float = 0.3, mask_threshold: float = 0.0,
                  obj_threshold: float = 0.0, kf_threshold: float = 0.0, max_coast: int = 10,
                  std_pos: float = 1 / 20, std_vel: float = 1 / 160, positions: str = "rank"):
         if positions not in ("rank", "distance"):
