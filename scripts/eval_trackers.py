@@ -73,7 +73,7 @@ def scores(tracker: str, objs, frames: int, seconds: float) -> dict:
     """A table row: the DAVIS numbers, lost objects and time, with every object's J and F."""
     return {"tracker": tracker, **global_stats(objs), "lost": int(sum(lost(o.J) for o in objs)),
             "objects": len(objs), "frames": frames, "seconds": seconds, "s_per_frame": seconds / max(frames, 1),
-            "per_object": [{"sequence": o.sequence, "J": o.J, "F": o.F, **o.stats(), "lost": lost(o.J)} for o in objs]}
+            "per_object": [{"sequence": o.sequence, "video": o.video, "obj_id": o.obj_id, "J": o.J, "F": o.F, **o.stats(), "lost": lost(o.J)} for o in objs]}
 
 
 def run(model, videos, tracker):
@@ -236,20 +236,24 @@ def oracle_run(model, videos, memory: bool) -> dict:
 
 def object_scores(row) -> dict:
     """{(video, obj_id): J&F-Mean} of a table row's objects."""
-    return {(s.rsplit("_", 1)[0], int(s.rsplit("_", 1)[1])): o["J&F-Mean"]
-            for o in row["per_object"] for s in [o["sequence"]]}
+    return {(o["video"], o["obj_id"]): o["J&F-Mean"] for o in row["per_object"]}
+
+
+def sam2_row(rows) -> dict:
+    """The row the others are compared with: tracker=sam2's, else the first."""
+    return next((r for r in rows if r["tracker"] == "sam2"), rows[0])
 
 
 def against_sam2(rows) -> None:
     """Each row's J&F against sam2's on the same objects, with a 95% interval (videos resampled)."""
-    base = next((r for r in rows if r["tracker"] == "sam2"), rows[0])
+    base = sam2_row(rows)
     for r in rows:
         r["vs_sam2"] = paired_difference(object_scores(base), object_scores(r))
 
 
 def table(rows) -> str:
     """The markdown table of rows that `against_sam2` has compared."""
-    base = next((r for r in rows if r["tracker"] == "sam2"), rows[0])
+    base = sam2_row(rows)
     head = ("| tracker | J&F | J&F - sam2's [95% CI] | J mean / recall / decay | F mean / recall / decay | "
             "lost objects | s / frame |\n|---|---|---|---|---|---|---|")
     lines = [head]
