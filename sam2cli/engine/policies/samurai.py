@@ -14,7 +14,8 @@ kf_threshold); their temporal positions are their ranks (1 = the newest), or the
 frames (`positions: distance`, at most num_maskmem - 1). The filter coasts on frames where the
 object is absent and is dropped after `max_coast` of them (restarted when the object is seen).
 `mask_threshold` is 0.0, not the paper's 0.5: this small model's predicted IoU is too weak a
-judge of its masks (cfg/trackers/samurai.yaml), so the gate is in effect the object score.
+judge of its masks (cfg/trackers/samurai.yaml), so the gate is in effect the object score and,
+while the filter is trusted, the box IoU.
 """
 
 from collections import deque
